@@ -1,0 +1,86 @@
+# Warden build. Sources are found by wildcard: adding a file under src/,
+# tests/unit/test_*.c or bench/*.c needs no change here.
+CC       ?= gcc
+BUILD    := build
+CSTD     := -std=gnu11
+WARN     := -Wall -Wextra -Werror -Wno-unused-parameter
+CFLAGS   := $(CSTD) -O2 -g $(WARN) -D_GNU_SOURCE -Isrc -pthread -MMD -MP
+SANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+LDLIBS   := -pthread -luring
+VERSION  := $(shell cat VERSION 2>/dev/null || echo 0.0.0)
+CFLAGS   += -DWARDEN_VERSION=\"$(VERSION)\"
+
+LIB_SRCS  := $(shell find src -name '*.c' ! -path src/main.c | sort)
+LIB_OBJS  := $(LIB_SRCS:%.c=$(BUILD)/obj/%.o)
+SAN_OBJS  := $(LIB_SRCS:%.c=$(BUILD)/san/obj/%.o)
+UNIT_SRCS := $(sort $(wildcard tests/unit/test_*.c))
+UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
+UNIT_SAN  := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/san/tests/%)
+BENCH_SRCS:= $(sort $(wildcard bench/*.c))
+BENCH_BINS:= $(BENCH_SRCS:bench/%.c=$(BUILD)/bench/%)
+
+.PHONY: all warden guest tests bench test demo clean deps san
+all: warden guest
+
+warden: $(BUILD)/warden
+san: $(BUILD)/san/warden $(UNIT_SAN)
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -c $< -o $@
+
+$(BUILD)/san/obj/%.o: %.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(SANFLAGS) -c $< -o $@
+
+$(BUILD)/libwarden.a: $(LIB_OBJS)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/san/libwarden.a: $(SAN_OBJS)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/warden: $(BUILD)/obj/src/main.o $(BUILD)/libwarden.a
+	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/san/warden: $(BUILD)/san/obj/src/main.o $(BUILD)/san/libwarden.a
+	$(CC) $(CFLAGS) $(SANFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(BUILD)/libwarden.a
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -o $@ $^ -lcmocka $(LDLIBS)
+
+$(BUILD)/san/tests/%: $(BUILD)/san/obj/tests/unit/%.o $(BUILD)/san/libwarden.a
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(SANFLAGS) -o $@ $^ -lcmocka $(LDLIBS)
+
+$(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(BUILD)/libwarden.a
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+
+tests: $(UNIT_BINS)
+bench-bins: $(BENCH_BINS)
+
+include guest/guest.mk
+
+# Installs what is missing (Debian packages), then builds.
+deps:
+	@scripts/deps.sh
+
+test: deps
+	@$(MAKE) --no-print-directory all tests san
+	@tests/run.sh
+
+bench: deps
+	@$(MAKE) --no-print-directory all bench-bins
+	@scripts/bench.sh
+
+demo: deps
+	@$(MAKE) --no-print-directory all
+	@scripts/demo.sh
+
+clean:
+	rm -rf $(BUILD)
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
