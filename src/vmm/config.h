@@ -1,0 +1,35 @@
+/* Command-line configuration of one VM. */
+#ifndef WARDEN_VMM_CONFIG_H
+#define WARDEN_VMM_CONFIG_H
+
+#include <stdint.h>
+#include <stdbool.h>
+#include <stdio.h>
+
+#define CONFIG_DEFAULT_MEM        (256ull << 20)
+#define CONFIG_DEFAULT_PRIVATE    (64ull << 20)
+#define CONFIG_MIN_MEM            (2ull << 20)
+#define CONFIG_MAX_VCPUS          64
+
+struct vm_config {
+	uint64_t mem_size;
+	unsigned cpus;
+	uint64_t host_mem;          /* 0: sized from mem_size */
+	const char *serial_path;    /* NULL: stdout */
+	const char *cmdline;
+	const char *initrd_path;
+	const char *kernel_path;
+	const char *kvm_path;       /* --kvm-device, for tests */
+	bool stats;
+	bool verbose;
+};
+
+/* Parses "256M", "1G", "4096", "2T"; 0 or -EINVAL. */
+int config_parse_size(const char *s, uint64_t *out);
+/* Fills cfg from `warden run` arguments (argv[0] is "run"). Returns 0, or
+ * -EINVAL after printing one line; 1 when --help was asked. */
+int config_parse_run(struct vm_config *cfg, int argc, char **argv);
+uint64_t config_host_mem(const struct vm_config *cfg);
+void config_usage(FILE *out);
+
+#endif

@@ -1,0 +1,492 @@
+#include "vmm/machine.h"
+#include "base/log.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#define MACHINE_MAX_IMAGE (1ull << 30)
+
+uint64_t machine_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+void machine_request_exit(struct machine *m, int status, const char *reason)
+{
+	pthread_mutex_lock(&m->lock);
+	if (!m->stopping) {
+		m->exit_status = status;
+		m->exit_reason = reason;
+		m->exit_ns = machine_now_ns();
+		__atomic_store_n(&m->stopping, 1, __ATOMIC_RELEASE);
+		pthread_cond_broadcast(&m->cond);
+	}
+	pthread_mutex_unlock(&m->lock);
+	for (unsigned i = 0; i < m->nr_vcpus; i++)
+		vcpu_kick(&m->vcpus[i]);
+}
+
+static void machine_power_exit(void *opaque, int status, const char *reason)
+{
+	machine_request_exit(opaque, status, reason);
+}
+
+/* Emulated devices and the userspace IOAPIC deliver MSIs on the caller's
+ * thread; the in-kernel LAPIC takes them from here. */
+static int machine_msi_send(void *opaque, uint64_t addr, uint32_t data, uint16_t rid)
+{
+	struct machine *m = opaque;
+	int r;
+
+	(void)rid;
+	if ((addr & 0xfff00000ull) != MACHINE_LAPIC_BASE) {
+		guest_error("MSI from %02x:%02x.%x to 0x%llx is not an interrupt address; dropped",
+			    rid >> 8, (rid >> 3) & 0x1f, rid & 7, (unsigned long long)addr);
+		return -EINVAL;
+	}
+	r = kvm_vm_signal_msi(m->vm_fd, addr, data);
+	if (r < 0) {
+		log_error("KVM_SIGNAL_MSI addr 0x%llx data 0x%x: %s", (unsigned long long)addr, data,
+			  strerror(-r));
+		return r;
+	}
+	__atomic_add_fetch(r > 0 ? &m->msis_sent : &m->msis_blocked, 1, __ATOMIC_RELAXED);
+	return 0;
+}
+
+/* With the split irqchip KVM learns which vectors need an EOI exit (for
+ * level-triggered IOAPIC pins) from MSI routes on GSIs 0..pins-1, so the
+ * IOAPIC's redirection entries are mirrored there whenever they change. */
+static void machine_ioapic_routes_changed(void *opaque)
+{
+	struct machine *m = opaque;
+	struct {
+		struct kvm_irq_routing r;
+		struct kvm_irq_routing_entry e[MACHINE_IOAPIC_PINS];
+	} t;
+	unsigned n = 0;
+
+	memset(&t, 0, sizeof(t));
+	for (unsigned pin = 0; pin < MACHINE_IOAPIC_PINS; pin++) {
+		uint64_t addr;
+		uint32_t data;
+
+		if (!ioapic_pin_msi(&m->ioapic, pin, &addr, &data))
+			continue;   /* masked */
+		t.e[n].gsi = pin;
+		t.e[n].type = KVM_IRQ_ROUTING_MSI;
+		t.e[n].u.msi.address_lo = (uint32_t)addr;
+		t.e[n].u.msi.address_hi = (uint32_t)(addr >> 32);
+		t.e[n].u.msi.data = data;
+		n++;
+	}
+	t.r.nr = n;
+	if (ioctl(m->vm_fd, KVM_SET_GSI_ROUTING, &t) < 0)
+		log_error("KVM_SET_GSI_ROUTING (%u IOAPIC routes): %s", n, strerror(errno));
+}
+
+void machine_ioapic_eoi(struct machine *m, uint8_t vector)
+{
+	ioapic_eoi(&m->ioapic, vector);
+}
+
+static void ioapic_line_set(void *opaque, unsigned pin, int level)
+{
+	ioapic_set_irq(opaque, pin, level);
+}
+
+static int machine_memslots(struct machine *m)
+{
+	for (unsigned i = 0; i < m->gmem.nr_ranges; i++) {
+		const struct gmem_range *r = &m->gmem.ranges[i];
+		void *host = arena_hpa_to_ptr(&m->arena, r->hpa, r->size);
+		int ret = kvm_vm_set_memslot(m->vm_fd, i, r->gpa, r->size, host);
+
+		if (ret < 0)
+			return ret;
+	}
+	return 0;
+}
+
+static int machine_devices(struct machine *m)
+{
+	struct irq_line com1_irq = { ioapic_line_set, &m->ioapic, MACHINE_COM1_IRQ };
+	uint64_t ram = m->cfg.mem_size;
+	uint16_t ncpu = (uint16_t)m->nr_vcpus;
+	int ret;
+
+	m->msi = (struct msi_sink){ machine_msi_send, m };
+	m->power = (struct power_ctl){ machine_power_exit, m };
+	ret = ioapic_init(&m->ioapic, &m->msi, MACHINE_IOAPIC_RID, machine_ioapic_routes_changed, m);
+	if (!ret)
+		ret = ioapic_attach(&m->ioapic, &m->mmio, MACHINE_IOAPIC_BASE);
+	if (!ret)
+		ret = serial_init(&m->com1, m->serial_fd, &com1_irq);
+	if (!ret)
+		ret = serial_attach(&m->com1, &m->pio, MACHINE_COM1_BASE);
+	if (!ret)
+		ret = debug_exit_init(&m->debug_exit, &m->power);
+	if (!ret)
+		ret = debug_exit_attach(&m->debug_exit, &m->pio, MACHINE_DEBUG_EXIT_BASE);
+	if (!ret)
+		ret = acpi_pm_init(&m->acpi_pm, &m->power);
+	if (!ret)
+		ret = acpi_pm_attach(&m->acpi_pm, &m->pio, MACHINE_ACPI_PM_BASE);
+	if (!ret)
+		ret = fw_cfg_init(&m->fw_cfg);
+	if (!ret)
+		ret = fw_cfg_add_bytes(&m->fw_cfg, FW_CFG_RAM_SIZE, &ram, sizeof(ram));
+	if (!ret)
+		ret = fw_cfg_add_bytes(&m->fw_cfg, FW_CFG_NB_CPUS, &ncpu, sizeof(ncpu));
+	if (!ret)
+		ret = fw_cfg_add_bytes(&m->fw_cfg, FW_CFG_MAX_CPUS, &ncpu, sizeof(ncpu));
+	if (!ret)
+		ret = fw_cfg_attach(&m->fw_cfg, &m->pio, MACHINE_FW_CFG_BASE);
+	if (ret)
+		log_error("setting up platform devices: %s", strerror(-ret));
+	return ret;
+}
+
+static int machine_vcpus(struct machine *m)
+{
+	int ret, khz;
+
+	m->cpuid = kvm_get_supported_cpuid(&m->kvm);
+	if (!m->cpuid)
+		return -ENOMEM;
+	m->vcpus = calloc(m->nr_vcpus, sizeof(*m->vcpus));
+	if (!m->vcpus)
+		return -ENOMEM;
+	for (unsigned i = 0; i < m->nr_vcpus; i++)
+		m->vcpus[i].fd = -1;
+	for (unsigned i = 0; i < m->nr_vcpus; i++) {
+		ret = vcpu_create(m, i, &m->vcpus[i]);
+		if (ret < 0)
+			return ret;
+		if (i == 0) {
+			khz = ioctl(m->vcpus[0].fd, KVM_GET_TSC_KHZ, 0);
+			m->tsc_khz = khz > 0 ? (uint32_t)khz : 0;
+		}
+		ret = vcpu_setup_cpuid(&m->vcpus[i], m->cpuid, m->tsc_khz, m->nr_vcpus);
+		if (ret < 0)
+			return ret;
+	}
+	return 0;
+}
+
+int machine_create(struct machine *m, const struct vm_config *cfg)
+{
+	int ret;
+
+	memset(m, 0, sizeof(*m));
+	m->cfg = *cfg;
+	m->vm_fd = -1;
+	m->serial_fd = -1;
+	m->kvm.fd = -1;
+	m->nr_vcpus = cfg->cpus;
+	m->start_ns = machine_now_ns();
+	pthread_mutex_init(&m->lock, NULL);
+	pthread_cond_init(&m->cond, NULL);
+	log_threshold = cfg->verbose ? LOG_DEBUG : LOG_WARN;
+
+	ret = arena_init(&m->arena, config_host_mem(cfg), CONFIG_DEFAULT_PRIVATE);
+	if (ret < 0)
+		return cfg->host_mem ? WARDEN_EXIT_USAGE : WARDEN_EXIT_HOST;
+	ret = gmem_init(&m->gmem, &m->arena, 0, cfg->mem_size);
+	if (ret < 0) {
+		fprintf(stderr, "warden: %llu MiB of guest RAM does not fit in --host-mem %llu MiB\n",
+			(unsigned long long)(cfg->mem_size >> 20),
+			(unsigned long long)(m->arena.size >> 20));
+		return WARDEN_EXIT_USAGE;
+	}
+	return 0;
+}
+
+/* Everything that needs KVM, after the kernel is known to be loadable. */
+int machine_create_vm(struct machine *m)
+{
+	const struct vm_config *cfg = &m->cfg;
+
+	if (kvm_sys_open(&m->kvm, cfg->kvm_path) < 0)
+		return WARDEN_EXIT_HOST;
+	if ((int)cfg->cpus > m->kvm.max_vcpus) {
+		fprintf(stderr, "warden: --cpus %u exceeds this host's KVM limit of %d\n", cfg->cpus,
+			m->kvm.max_vcpus);
+		return WARDEN_EXIT_USAGE;
+	}
+	if (cfg->serial_path) {
+		m->serial_fd = open(cfg->serial_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+		if (m->serial_fd < 0) {
+			fprintf(stderr, "warden: --serial %s: %s\n", cfg->serial_path, strerror(errno));
+			return WARDEN_EXIT_USAGE;
+		}
+	} else {
+		m->serial_fd = dup(STDOUT_FILENO);
+	}
+	m->vm_fd = kvm_vm_create(&m->kvm, MACHINE_IOAPIC_PINS);
+	if (m->vm_fd < 0)
+		return WARDEN_EXIT_HOST;
+	if (machine_memslots(m) < 0)
+		return WARDEN_EXIT_HOST;
+	if (bus_init(&m->pio, "pio") || bus_init(&m->mmio, "mmio"))
+		return WARDEN_EXIT_HOST;
+	m->buses_ready = true;
+	m->devices_ready = true;   /* each device's destroy copes with a failed init */
+	if (machine_devices(m) < 0)
+		return WARDEN_EXIT_HOST;
+	if (machine_vcpus(m) < 0)
+		return WARDEN_EXIT_HOST;
+	if (vcpu_set_boot_state(&m->vcpus[0], &m->entry, MACHINE_BOOT_GDT_GPA) < 0)
+		return WARDEN_EXIT_HOST;
+	return 0;
+}
+
+static int read_file(const char *path, const char *what, uint8_t **buf, size_t *len)
+{
+	struct stat st;
+	ssize_t n;
+	size_t done = 0;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0) {
+		fprintf(stderr, "warden: %s %s: %s\n", what, path, strerror(errno));
+		return -1;
+	}
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || (uint64_t)st.st_size > MACHINE_MAX_IMAGE) {
+		fprintf(stderr, "warden: %s %s: not a regular file of at most 1 GiB\n", what, path);
+		close(fd);
+		return -1;
+	}
+	*len = (size_t)st.st_size;
+	*buf = malloc(*len ? *len : 1);
+	if (!*buf) {
+		close(fd);
+		return -1;
+	}
+	while (done < *len) {
+		n = read(fd, *buf + done, *len - done);
+		if (n <= 0) {
+			fprintf(stderr, "warden: %s %s: read error\n", what, path);
+			free(*buf);
+			close(fd);
+			return -1;
+		}
+		done += (size_t)n;
+	}
+	close(fd);
+	return 0;
+}
+
+/* The E820 map the guest sees: low RAM with the legacy holes, RAM above
+ * 4 GiB, and KVM's private pages below the BIOS. */
+static unsigned machine_memmap(const struct machine *m, struct boot_memmap_entry *e)
+{
+	unsigned n = 0;
+	uint64_t low = m->gmem.ranges[0].size;
+
+	e[n++] = (struct boot_memmap_entry){ 0, 0x9fc00, BOOT_E820_RAM };
+	e[n++] = (struct boot_memmap_entry){ 0x9fc00, 0x400, BOOT_E820_RESERVED };
+	e[n++] = (struct boot_memmap_entry){ 0xe0000, 0x20000, BOOT_E820_RESERVED };
+	if (low > 0x100000)
+		e[n++] = (struct boot_memmap_entry){ 0x100000, low - 0x100000, BOOT_E820_RAM };
+	e[n++] = (struct boot_memmap_entry){ 0xfffbc000, 0x4000, BOOT_E820_RESERVED };
+	if (m->gmem.nr_ranges > 1)
+		e[n++] = (struct boot_memmap_entry){ m->gmem.ranges[1].gpa, m->gmem.ranges[1].size,
+						     BOOT_E820_RAM };
+	return n;
+}
+
+int machine_load_kernel(struct machine *m)
+{
+	struct boot_memmap_entry memmap[8];
+	struct boot_input in = { 0 };
+	struct boot_entry *entry = &m->entry;
+	uint8_t *image = NULL, *initrd = NULL;
+	size_t image_len = 0, initrd_len = 0;
+	uint64_t gdt[5];
+	char err[256] = "";
+	int ret = WARDEN_EXIT_USAGE;
+
+	if (read_file(m->cfg.kernel_path, "kernel", &image, &image_len) < 0)
+		goto out;
+	if (m->cfg.initrd_path && read_file(m->cfg.initrd_path, "initrd", &initrd, &initrd_len) < 0)
+		goto out;
+	in.kernel_path = m->cfg.kernel_path;
+	in.image = image;
+	in.image_size = image_len;
+	in.cmdline = m->cfg.cmdline;
+	in.initrd = initrd;
+	in.initrd_size = initrd_len;
+	in.initrd_path = m->cfg.initrd_path;
+	in.memmap = memmap;
+	in.nr_memmap = machine_memmap(m, memmap);
+	if (boot_load(&m->gmem, &in, entry, err, sizeof(err)) < 0) {
+		fprintf(stderr, "warden: %s: %s\n", m->cfg.kernel_path, err[0] ? err : "cannot load");
+		goto out;
+	}
+	vcpu_boot_gdt(gdt);
+	if (gmem_write(&m->gmem, MACHINE_BOOT_GDT_GPA, gdt, sizeof(gdt)) < 0) {
+		ret = WARDEN_EXIT_HOST;
+		goto out;
+	}
+	log_info("loaded %s (%s), entry 0x%x, image [0x%llx-0x%llx)", m->cfg.kernel_path,
+		 entry->protocol == BOOT_PVH ? "PVH" : "multiboot", entry->eip,
+		 (unsigned long long)entry->image_low, (unsigned long long)entry->image_high);
+	ret = 0;
+out:
+	free(image);
+	free(initrd);
+	return ret;
+}
+
+static volatile sig_atomic_t host_signal;
+
+static void host_signal_handler(int sig)
+{
+	host_signal = sig;
+}
+
+int machine_run(struct machine *m)
+{
+	struct sigaction sa = { .sa_handler = host_signal_handler };
+	int ret = 0;
+
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	for (unsigned i = 0; i < m->nr_vcpus && !ret; i++)
+		ret = vcpu_start(&m->vcpus[i]);
+	if (ret)
+		machine_request_exit(m, WARDEN_EXIT_HOST, "vcpu-start-failed");
+	pthread_mutex_lock(&m->lock);
+	while (!m->stopping) {
+		struct timespec ts;
+
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_nsec += 50 * 1000000;
+		if (ts.tv_nsec >= 1000000000) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000;
+		}
+		pthread_cond_timedwait(&m->cond, &m->lock, &ts);
+		if (host_signal && !m->stopping) {
+			int sig = host_signal;
+
+			pthread_mutex_unlock(&m->lock);
+			fprintf(stderr, "warden: stopping on signal %d\n", sig);
+			machine_request_exit(m, 128 + sig, "host-signal");
+			pthread_mutex_lock(&m->lock);
+		}
+	}
+	pthread_mutex_unlock(&m->lock);
+	for (unsigned i = 0; i < m->nr_vcpus; i++)
+		vcpu_kick(&m->vcpus[i]);
+	for (unsigned i = 0; i < m->nr_vcpus; i++)
+		vcpu_join(&m->vcpus[i]);
+	serial_flush(&m->com1);
+	return m->exit_status;
+}
+
+void machine_print_stats(struct machine *m, FILE *out)
+{
+	uint64_t total[VCPU_EXIT_REASONS] = { 0 }, all = 0, first = serial_first_byte_ns(&m->com1);
+
+	for (unsigned i = 0; i < m->nr_vcpus; i++)
+		for (unsigned r = 0; r < VCPU_EXIT_REASONS; r++)
+			total[r] += m->vcpus[i].exits[r];
+	for (unsigned r = 0; r < VCPU_EXIT_REASONS; r++)
+		all += total[r];
+	fprintf(out, "warden stats:\n");
+	fprintf(out, "  exit reason          %s (status %d)\n", m->exit_reason ? m->exit_reason : "-",
+		m->exit_status);
+	fprintf(out, "  run time             %.3f ms\n", (m->exit_ns - m->start_ns) / 1e6);
+	if (first)
+		fprintf(out, "  first serial byte    %.3f ms\n", (first - m->start_ns) / 1e6);
+	fprintf(out, "  vcpus                %u\n", m->nr_vcpus);
+	fprintf(out, "  vm exits             %llu\n", (unsigned long long)all);
+	for (unsigned r = 0; r < VCPU_EXIT_REASONS; r++)
+		if (total[r])
+			fprintf(out, "    %-18s %llu\n", vcpu_exit_reason_name(r),
+				(unsigned long long)total[r]);
+	for (unsigned i = 0; i < m->nr_vcpus; i++) {
+		uint64_t n = 0;
+
+		for (unsigned r = 0; r < VCPU_EXIT_REASONS; r++)
+			n += m->vcpus[i].exits[r];
+		fprintf(out, "  vcpu %-3u exits       %llu\n", i, (unsigned long long)n);
+	}
+	fprintf(out, "  unhandled pio        %llu\n", (unsigned long long)m->pio.unhandled);
+	fprintf(out, "  unhandled mmio       %llu\n", (unsigned long long)m->mmio.unhandled);
+	fprintf(out, "  msis delivered       %llu (blocked %llu)\n", (unsigned long long)m->msis_sent,
+		(unsigned long long)m->msis_blocked);
+	fprintf(out, "  guest errors         %llu\n", (unsigned long long)guest_error_count);
+	fprintf(out, "  hypervisor canaries  %s\n",
+		arena_check_canaries(&m->arena) ? "CORRUPTED" : "intact");
+}
+
+void machine_destroy(struct machine *m)
+{
+	if (m->vcpus) {
+		for (unsigned i = 0; i < m->nr_vcpus; i++)
+			if (m->vcpus[i].fd >= 0)
+				vcpu_destroy(&m->vcpus[i]);
+		free(m->vcpus);
+	}
+	free(m->cpuid);
+	/* Devices go before the buses they sit on and the memory they use. */
+	if (m->devices_ready) {
+		serial_destroy(&m->com1);
+		fw_cfg_destroy(&m->fw_cfg);
+		ioapic_destroy(&m->ioapic);
+	}
+	if (m->buses_ready) {
+		bus_destroy(&m->pio);
+		bus_destroy(&m->mmio);
+	}
+	if (m->vm_fd >= 0)
+		close(m->vm_fd);
+	if (m->gmem.nr_ranges)
+		gmem_destroy(&m->gmem);
+	if (m->arena.base)
+		arena_destroy(&m->arena);
+	kvm_sys_close(&m->kvm);
+	if (m->serial_fd >= 0)
+		close(m->serial_fd);
+	pthread_cond_destroy(&m->cond);
+	pthread_mutex_destroy(&m->lock);
+}
+
+int machine_main(const struct vm_config *cfg)
+{
+	struct machine *m = calloc(1, sizeof(*m));
+	int status;
+
+	if (!m)
+		return WARDEN_EXIT_HOST;
+	status = machine_create(m, cfg);
+	if (!status)
+		status = machine_load_kernel(m);
+	if (!status)
+		status = machine_create_vm(m);
+	if (!status) {
+		status = machine_run(m);
+		if (cfg->stats)
+			machine_print_stats(m, stderr);
+		if (arena_check_canaries(&m->arena))
+			fprintf(stderr, "warden: hypervisor-private canaries were overwritten\n");
+	}
+	machine_destroy(m);
+	free(m);
+	return status;
+}

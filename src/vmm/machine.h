@@ -1,0 +1,95 @@
+/* Machine assembly: the one place that ties KVM, the host-memory arena, the
+ * buses and the devices together, and owns the run/stop lifecycle:
+ *   create (arena, VM, memslots, buses) -> devices -> vCPUs -> load kernel
+ *   -> run -> stop (kick vCPUs, join) -> stats -> destroy (devices before the
+ *   memory they use). */
+#ifndef WARDEN_VMM_MACHINE_H
+#define WARDEN_VMM_MACHINE_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "base/arena.h"
+#include "base/bus.h"
+#include "base/gmem.h"
+#include "base/irq.h"
+#include "base/power.h"
+#include "devices/acpi_pm.h"
+#include "devices/debug_exit.h"
+#include "devices/fw_cfg.h"
+#include "devices/ioapic.h"
+#include "devices/serial_16550.h"
+#include "vmm/config.h"
+#include "vmm/kvm.h"
+#include "vmm/vcpu.h"
+
+/* q35-like physical layout, kept by every later issue. */
+#define MACHINE_PCI_ECAM_BASE   0xb0000000ull
+#define MACHINE_PCI_ECAM_SIZE   0x10000000ull
+#define MACHINE_MMIO_HOLE_BASE  0xc0000000ull   /* 32-bit BARs go here ... */
+#define MACHINE_MMIO_HOLE_END   0xfec00000ull   /* ... up to the IOAPIC */
+#define MACHINE_IOAPIC_BASE     0xfec00000ull
+#define MACHINE_VTD_BASE        0xfed90000ull   /* reserved for the vIOMMU */
+#define MACHINE_LAPIC_BASE      0xfee00000ull
+#define MACHINE_IOAPIC_PINS     24
+#define MACHINE_BOOT_GDT_GPA    0x6f00ull       /* inside the boot-info page */
+#define MACHINE_COM1_BASE       0x3f8
+#define MACHINE_COM1_IRQ        4
+#define MACHINE_DEBUG_EXIT_BASE 0xf4
+#define MACHINE_FW_CFG_BASE     0x510
+#define MACHINE_ACPI_PM_BASE    0x600
+/* IOAPIC requester id (bus 0xf0, dev 0x1f, fn 0), the one QEMU's q35 uses
+ * and a DMAR device scope will declare. */
+#define MACHINE_IOAPIC_RID      0xf0f8
+
+struct machine {
+	struct vm_config cfg;
+	struct kvm_sys kvm;
+	int vm_fd;
+	struct arena arena;
+	struct gmem gmem;
+	struct bus pio, mmio;
+	struct kvm_cpuid2 *cpuid;
+	uint32_t tsc_khz;
+	struct boot_entry entry;
+	struct vcpu *vcpus;
+	unsigned nr_vcpus;
+	int serial_fd;
+
+	struct serial_16550 com1;
+	struct debug_exit debug_exit;
+	struct fw_cfg fw_cfg;
+	struct ioapic ioapic;
+	struct acpi_pm acpi_pm;
+	struct msi_sink msi;
+	struct power_ctl power;
+
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	int stopping;                 /* read by vCPU threads */
+	int exit_status;
+	const char *exit_reason;
+	uint64_t start_ns, exit_ns;
+	uint64_t msis_sent, msis_blocked;
+	bool buses_ready, devices_ready;
+};
+
+/* `warden run`: the whole lifecycle (memory, kernel load, then KVM, so a bad
+ * image is refused before /dev/kvm is even opened); returns the process exit status. */
+int machine_main(const struct vm_config *cfg);
+
+int machine_create(struct machine *m, const struct vm_config *cfg);
+int machine_load_kernel(struct machine *m);
+int machine_create_vm(struct machine *m);
+int machine_run(struct machine *m);
+void machine_print_stats(struct machine *m, FILE *out);
+void machine_destroy(struct machine *m);
+
+/* For vCPU threads and devices (through struct power_ctl / msi_sink). */
+void machine_request_exit(struct machine *m, int status, const char *reason);
+void machine_ioapic_eoi(struct machine *m, uint8_t vector);
+
+uint64_t machine_now_ns(void);
+
+#endif

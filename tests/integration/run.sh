@@ -1,0 +1,154 @@
+#!/usr/bin/env bash
+# Integration tests: boot the test guests and check what they print and the
+# exit status. Prints one line per test: "PASS name", "FAIL name" (with
+# DETAIL lines) or "SKIP name: why". WARDEN selects the binary (plain or
+# sanitizer build).
+set -u
+cd "$(dirname "$0")/../.."
+BUILD=${BUILD:-build}
+WARDEN=${WARDEN:-$BUILD/warden}
+G=$BUILD/guest
+TMP=$(mktemp -d)
+trap 'rm -rf "$TMP"' EXIT
+TIMEOUT=${TEST_TIMEOUT:-120}
+have_kvm=0
+[ -r /dev/kvm ] && [ -w /dev/kvm ] && have_kvm=1
+
+pass() { echo "PASS $1"; }
+skip() { echo "SKIP $1: $2"; }
+fail() {
+	echo "FAIL $1"
+	shift
+	for d in "$@"; do echo "DETAIL $d"; done
+	[ -s "$TMP/out" ] && tail -n 15 "$TMP/out" | sed 's/^/DETAIL   | /'
+}
+
+# run NAME ARGS... : runs warden, leaves output in $TMP/out, status in $rc
+run() {
+	timeout "$TIMEOUT" "$WARDEN" "$@" >"$TMP/out" 2>&1
+	rc=$?
+}
+
+# expect NAME STATUS PATTERN... : status and every (extended regex) pattern
+expect() {
+	local name=$1 want=$2 p
+	shift 2
+	if [ "$rc" != "$want" ]; then fail "$name" "exit status $rc, want $want"; return; fi
+	for p in "$@"; do
+		if ! grep -Eq -- "$p" "$TMP/out"; then fail "$name" "output lacks /$p/"; return; fi
+	done
+	pass "$name"
+}
+
+needs_kvm() {
+	if [ $have_kvm = 0 ]; then skip "$1" "/dev/kvm not available"; return 1; fi
+	if [ ! -f "$2" ]; then fail "$1" "guest image $2 not built"; return 1; fi
+	return 0
+}
+
+# --- command line and exit-status contract (no KVM needed) ---
+run --version;                 expect cli-version 0 '^warden [0-9]+\.[0-9]+'
+run --help;                    expect cli-help 0 'usage: warden run' '--cpus' '--host-mem'
+run;                           expect cli-no-command 2 'usage'
+run frobnicate;                expect cli-unknown-command 2 "unknown command 'frobnicate'"
+run run;                       expect cli-no-kernel 2 'no KERNEL given'
+run run --bogus "$G/hello.elf"; expect cli-unknown-option 2 "unknown option '--bogus'"
+run run --cpus 0 "$G/hello.elf";  expect cli-bad-cpus 2 "invalid --cpus '0'"
+run run --cpus 65 "$G/hello.elf"; expect cli-too-many-cpus 2 "invalid --cpus '65'"
+run run --mem 12Q "$G/hello.elf"; expect cli-bad-mem 2 "invalid --mem"
+run run --mem 1G --host-mem 256M "$G/hello.elf"; expect cli-host-mem-too-small 2 'does not fit in --host-mem'
+run run --cmdline;             expect cli-missing-value 2 'needs a value'
+run run "$TMP/nonexistent.elf";  expect load-missing-file 2 'nonexistent.elf: No such file'
+printf 'this is not an ELF image at all, just text\n' >"$TMP/text.bin"
+run run "$TMP/text.bin";        expect load-not-elf 2 'text.bin: '
+if [ -f "$G/hello.elf" ]; then
+	head -c 100 "$G/hello.elf" >"$TMP/trunc.elf"
+	run run "$TMP/trunc.elf";     expect load-truncated 2 'trunc.elf: '
+	n=$(wc -l <"$TMP/out")
+	[ "$n" = 1 ] && pass load-error-is-one-line || fail load-error-is-one-line "$n lines of output"
+	run run --kvm-device "$TMP/no-kvm" "$G/hello.elf"
+	expect no-kvm-status-3 3 'cannot open .*no-kvm'
+	run run --initrd "$TMP/nonexistent.img" "$G/hello.elf"
+	expect load-missing-initrd 2 'initrd .*nonexistent.img'
+fi
+
+# --- guests ---
+if needs_kvm hello "$G/hello.elf"; then
+	run run "$G/hello.elf"
+	expect hello 0 '^Hello from Warden guest' 'PVH'
+fi
+if needs_kvm hello-cmdline "$G/hello.elf"; then
+	run run --cmdline "console=ttyS0 warden.test=42" --mem 512M "$G/hello.elf"
+	expect hello-cmdline 0 'warden.test=42' '512 MiB|536870912|524288 KiB'
+fi
+if needs_kvm hello-highmem "$G/hello.elf"; then
+	run run --mem 3G "$G/hello.elf"
+	expect hello-highmem 0 '^Hello from Warden guest' '3072 MiB|3221225472|3145728 KiB'
+fi
+if needs_kvm hello-initrd "$G/hello.elf"; then
+	head -c 100000 /dev/urandom >"$TMP/initrd.img"
+	run run --initrd "$TMP/initrd.img" "$G/hello.elf"
+	expect hello-initrd 0 'module.*100000'
+fi
+if needs_kvm hello-multiboot "$G/hello-multiboot.elf"; then
+	run run --cmdline "mb-arg=7" "$G/hello-multiboot.elf"
+	expect hello-multiboot 0 '^Hello from Warden guest' '[Mm]ultiboot' 'mb-arg=7'
+fi
+if needs_kvm serial-file "$G/hello.elf"; then
+	run run --serial "$TMP/console.txt" "$G/hello.elf"
+	if [ "$rc" = 0 ] && grep -q '^Hello from Warden guest' "$TMP/console.txt" &&
+	   ! grep -q 'Hello from Warden guest' "$TMP/out"; then pass serial-file
+	else fail serial-file "status $rc; console file: $(head -c 200 "$TMP/console.txt" 2>/dev/null)"; fi
+fi
+if needs_kvm stats "$G/hello.elf"; then
+	run run --stats "$G/hello.elf"
+	expect stats 0 'vm exits +[0-9]+' 'io +[0-9]+' 'first serial byte' 'hypervisor canaries +intact'
+fi
+if needs_kvm fault "$G/fault.elf"; then
+	run run "$G/fault.elf"
+	if [ "$rc" != 0 ] && [ "$rc" != 2 ] && [ "$rc" != 3 ] && grep -q '#PF' "$TMP/out" &&
+	   grep -Eq 'CR2=' "$TMP/out"; then pass fault
+	else fail fault "status $rc"; fi
+fi
+if needs_kvm ring3 "$G/ring3.elf"; then
+	run run "$G/ring3.elf"
+	expect ring3 0 'ring3: ok'
+fi
+for n in 1 2 4; do
+	if needs_kvm "smp-$n" "$G/smp.elf"; then
+		run run --cpus $n "$G/smp.elf"
+		expect "smp-$n" 0 "smp: $n/$n cpus checked in"
+	fi
+done
+if needs_kvm exit-debug-code "$G/exitcode.elf"; then
+	run run --cmdline "code=5" "$G/exitcode.elf";   expect exit-debug-code 11
+	run run --cmdline "code=0" "$G/exitcode.elf";   expect exit-debug-code-0 1
+	run run --cmdline "code=100" "$G/exitcode.elf"; expect exit-debug-code-100 201
+	run run --cmdline "poweroff" "$G/exitcode.elf"; expect exit-poweroff 0
+	run run --cmdline "triple" "$G/exitcode.elf"
+	expect exit-triple-fault 1 'triple fault' 'rip='
+fi
+
+# --- QEMU reference: the same images boot under qemu -kernel ---
+QEMU=$(command -v qemu-system-x86_64 || true)
+qemu_run() {
+	timeout "$TIMEOUT" "$QEMU" -machine q35 -accel kvm -nographic -no-reboot -m 256M \
+		-device isa-debug-exit,iobase=0xf4,iosize=4 "$@" >"$TMP/out" 2>&1 </dev/null
+	rc=$?
+}
+if [ -z "$QEMU" ]; then
+	skip qemu-hello "qemu-system-x86_64 not installed"
+	skip qemu-smp "qemu-system-x86_64 not installed"
+elif [ $have_kvm = 0 ]; then
+	skip qemu-hello "/dev/kvm not available"
+	skip qemu-smp "/dev/kvm not available"
+else
+	qemu_run -kernel "$G/hello.elf" -append "qemu-ref=1"
+	expect qemu-hello 0 'Hello from Warden guest' 'qemu-ref=1'
+	qemu_run -smp 4 -kernel "$G/smp.elf"
+	expect qemu-smp 0 'smp: 4/4 cpus checked in'
+	qemu_run -kernel "$G/exitcode.elf" -append "code=5"
+	expect qemu-exit-debug-code 11
+	qemu_run -kernel "$G/hello-multiboot.elf"
+	expect qemu-hello-multiboot 0 'Hello from Warden guest'
+fi

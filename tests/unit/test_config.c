@@ -1,0 +1,105 @@
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <errno.h>
+#include <stdio.h>
+
+#include "vmm/config.h"
+
+static void test_sizes(void **state)
+{
+	uint64_t v;
+
+	(void)state;
+	assert_int_equal(config_parse_size("4096", &v), 0);
+	assert_int_equal(v, 4096);
+	assert_int_equal(config_parse_size("256M", &v), 0);
+	assert_int_equal(v, 256ull << 20);
+	assert_int_equal(config_parse_size("1G", &v), 0);
+	assert_int_equal(v, 1ull << 30);
+	assert_int_equal(config_parse_size("2GiB", &v), 0);
+	assert_int_equal(v, 2ull << 30);
+	assert_int_equal(config_parse_size("64k", &v), 0);
+	assert_int_equal(v, 64ull << 10);
+	assert_int_equal(config_parse_size("0x1000", &v), 0);
+	assert_int_equal(v, 0x1000);
+	assert_int_equal(config_parse_size("", &v), -EINVAL);
+	assert_int_equal(config_parse_size("-1G", &v), -EINVAL);
+	assert_int_equal(config_parse_size("12Q", &v), -EINVAL);
+	assert_int_equal(config_parse_size("1GG", &v), -EINVAL);
+	assert_int_equal(config_parse_size("M", &v), -EINVAL);
+	assert_int_equal(config_parse_size("99999999999999999999", &v), -EINVAL);
+	assert_int_equal(config_parse_size("20000000T", &v), -EINVAL);   /* overflows */
+	assert_int_equal(config_parse_size(NULL, &v), -EINVAL);
+}
+
+static int parse(struct vm_config *c, int argc, char **argv)
+{
+	return config_parse_run(c, argc, argv);
+}
+
+static void test_run_options(void **state)
+{
+	struct vm_config c;
+	char *ok[] = { "run", "--mem", "512M", "--cpus", "4", "--host-mem", "2G", "--serial", "/tmp/x",
+		       "--cmdline", "a b", "--initrd", "rd", "--stats", "k.elf" };
+	char *defaults[] = { "run", "k.elf" };
+	char *help[] = { "run", "--help" };
+
+	(void)state;
+	assert_int_equal(parse(&c, 15, ok), 0);
+	assert_int_equal(c.mem_size, 512ull << 20);
+	assert_int_equal(c.cpus, 4);
+	assert_int_equal(c.host_mem, 2ull << 30);
+	assert_string_equal(c.serial_path, "/tmp/x");
+	assert_string_equal(c.cmdline, "a b");
+	assert_string_equal(c.initrd_path, "rd");
+	assert_true(c.stats);
+	assert_string_equal(c.kernel_path, "k.elf");
+	assert_int_equal(config_host_mem(&c), 2ull << 30);
+	assert_int_equal(parse(&c, 2, defaults), 0);
+	assert_int_equal(c.mem_size, CONFIG_DEFAULT_MEM);
+	assert_int_equal(c.cpus, 1);
+	assert_string_equal(c.kvm_path, "/dev/kvm");
+	assert_int_equal(config_host_mem(&c), 512ull << 20);
+	c.mem_size = 4ull << 30;
+	assert_int_equal(config_host_mem(&c), (4ull << 30) + CONFIG_DEFAULT_PRIVATE);
+	assert_int_equal(parse(&c, 2, help), 1);
+}
+
+static void test_run_errors(void **state)
+{
+	struct vm_config c;
+	char *nokernel[] = { "run", "--stats" };
+	char *two[] = { "run", "a", "b" };
+	char *cpus0[] = { "run", "--cpus", "0", "k" };
+	char *cpusx[] = { "run", "--cpus", "2x", "k" };
+	char *cpusbig[] = { "run", "--cpus", "1000", "k" };
+	char *memodd[] = { "run", "--mem", "4097", "k" };
+	char *memsmall[] = { "run", "--mem", "1M", "k" };
+	char *unknown[] = { "run", "--frob", "k" };
+	char *missing[] = { "run", "k", "--mem" };
+
+	(void)state;
+	assert_int_equal(parse(&c, 2, nokernel), -EINVAL);
+	assert_int_equal(parse(&c, 3, two), -EINVAL);
+	assert_int_equal(parse(&c, 4, cpus0), -EINVAL);
+	assert_int_equal(parse(&c, 4, cpusx), -EINVAL);
+	assert_int_equal(parse(&c, 4, cpusbig), -EINVAL);
+	assert_int_equal(parse(&c, 4, memodd), -EINVAL);
+	assert_int_equal(parse(&c, 4, memsmall), -EINVAL);
+	assert_int_equal(parse(&c, 3, unknown), -EINVAL);
+	assert_int_equal(parse(&c, 3, missing), -EINVAL);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_sizes),
+		cmocka_unit_test(test_run_options),
+		cmocka_unit_test(test_run_errors),
+	};
+	return cmocka_run_group_tests_name("config", tests, NULL, NULL);
+}
