@@ -28,6 +28,7 @@ struct boot_memmap_entry {
 #define BOOT_START_INFO_GPA   0x6000ull   /* struct hvm_start_info */
 #define BOOT_MEMMAP_GPA       0x6040ull   /* up to 64 hvm_memmap_table_entry */
 #define BOOT_MODLIST_GPA      0x6800ull   /* hvm_modlist_entry[] */
+#define BOOT_MODCMDLINE_GPA   0x6820ull   /* module 0's command line, < 0x7000 */
 #define BOOT_CMDLINE_GPA      0x7000ull   /* NUL-terminated, < 4 KiB */
 #define BOOT_INFO_END         0x8000ull
 #define BOOT_CMDLINE_MAX      4095

@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -82,8 +83,10 @@ static void machine_ioapic_routes_changed(void *opaque)
 		uint64_t addr;
 		uint32_t data;
 
+		/* Masked pins are routed too: a guest may EOI a level interrupt
+		 * while its pin is masked, and KVM must still exit for it. */
 		if (!ioapic_pin_msi(&m->ioapic, pin, &addr, &data))
-			continue;   /* masked */
+			continue;
 		t.e[n].gsi = pin;
 		t.e[n].type = KVM_IRQ_ROUTING_MSI;
 		t.e[n].u.msi.address_lo = (uint32_t)addr;
@@ -101,11 +104,6 @@ void machine_ioapic_eoi(struct machine *m, uint8_t vector)
 	ioapic_eoi(&m->ioapic, vector);
 }
 
-static void ioapic_line_set(void *opaque, unsigned pin, int level)
-{
-	ioapic_set_irq(opaque, pin, level);
-}
-
 static int machine_memslots(struct machine *m)
 {
 	for (unsigned i = 0; i < m->gmem.nr_ranges; i++) {
@@ -121,7 +119,8 @@ static int machine_memslots(struct machine *m)
 
 static int machine_devices(struct machine *m)
 {
-	struct irq_line com1_irq = { ioapic_line_set, &m->ioapic, MACHINE_COM1_IRQ };
+	struct irq_line com1_irq = ioapic_irq_line(&m->ioapic, MACHINE_COM1_IRQ);
+	struct irq_line sci = ioapic_irq_line(&m->ioapic, MACHINE_SCI_IRQ);
 	uint64_t ram = m->cfg.mem_size;
 	uint16_t ncpu = (uint16_t)m->nr_vcpus;
 	int ret;
@@ -143,6 +142,12 @@ static int machine_devices(struct machine *m)
 		ret = acpi_pm_init(&m->acpi_pm, &m->power);
 	if (!ret)
 		ret = acpi_pm_attach(&m->acpi_pm, &m->pio, MACHINE_ACPI_PM_BASE);
+	if (!ret)
+		acpi_pm_set_sci(&m->acpi_pm, &sci);
+	if (!ret)
+		ret = i8042_init(&m->i8042, &m->power);
+	if (!ret)
+		ret = i8042_attach(&m->i8042, &m->pio, MACHINE_I8042_BASE);
 	if (!ret)
 		ret = fw_cfg_init(&m->fw_cfg);
 	if (!ret)
@@ -350,6 +355,31 @@ out:
 	return ret;
 }
 
+/* Console input: bytes from stdin enter the UART's receiver as fast as the
+ * guest drains it (never more than it can hold, so nothing typed is lost). */
+static void *machine_stdin_thread(void *arg)
+{
+	struct machine *m = arg;
+	uint8_t buf[64];
+
+	while (!__atomic_load_n(&m->stopping, __ATOMIC_ACQUIRE)) {
+		size_t space = serial_rx_space(&m->com1);
+		struct pollfd pfd = { .fd = STDIN_FILENO, .events = POLLIN };
+		ssize_t n;
+
+		if (space == 0 || poll(&pfd, 1, 20) <= 0) {
+			if (space == 0)
+				usleep(1000);
+			continue;
+		}
+		n = read(STDIN_FILENO, buf, space < sizeof(buf) ? space : sizeof(buf));
+		if (n <= 0)
+			break;   /* EOF or error: the console just has no more input */
+		serial_push_input(&m->com1, buf, (size_t)n);
+	}
+	return NULL;
+}
+
 static volatile sig_atomic_t host_signal;
 
 static void host_signal_handler(int sig)
@@ -369,6 +399,7 @@ int machine_run(struct machine *m)
 		ret = vcpu_start(&m->vcpus[i]);
 	if (ret)
 		machine_request_exit(m, WARDEN_EXIT_HOST, "vcpu-start-failed");
+	bool stdin_reader = pthread_create(&m->stdin_thread, NULL, machine_stdin_thread, m) == 0;
 	pthread_mutex_lock(&m->lock);
 	while (!m->stopping) {
 		struct timespec ts;
@@ -380,6 +411,8 @@ int machine_run(struct machine *m)
 			ts.tv_nsec -= 1000000000;
 		}
 		pthread_cond_timedwait(&m->cond, &m->lock, &ts);
+		/* Output without a newline (a prompt) still shows up promptly. */
+		serial_flush(&m->com1);
 		if (host_signal && !m->stopping) {
 			int sig = host_signal;
 
@@ -394,6 +427,8 @@ int machine_run(struct machine *m)
 		vcpu_kick(&m->vcpus[i]);
 	for (unsigned i = 0; i < m->nr_vcpus; i++)
 		vcpu_join(&m->vcpus[i]);
+	if (stdin_reader)
+		pthread_join(m->stdin_thread, NULL);
 	serial_flush(&m->com1);
 	return m->exit_status;
 }
@@ -448,6 +483,9 @@ void machine_destroy(struct machine *m)
 	if (m->devices_ready) {
 		serial_destroy(&m->com1);
 		fw_cfg_destroy(&m->fw_cfg);
+		i8042_destroy(&m->i8042);
+		acpi_pm_destroy(&m->acpi_pm);
+		debug_exit_destroy(&m->debug_exit);
 		ioapic_destroy(&m->ioapic);
 	}
 	if (m->buses_ready) {

@@ -18,6 +18,7 @@
 #include "devices/acpi_pm.h"
 #include "devices/debug_exit.h"
 #include "devices/fw_cfg.h"
+#include "devices/i8042.h"
 #include "devices/ioapic.h"
 #include "devices/serial_16550.h"
 #include "vmm/config.h"
@@ -39,9 +40,11 @@
 #define MACHINE_DEBUG_EXIT_BASE 0xf4
 #define MACHINE_FW_CFG_BASE     0x510
 #define MACHINE_ACPI_PM_BASE    0x600
-/* IOAPIC requester id (bus 0xf0, dev 0x1f, fn 0), the one QEMU's q35 uses
- * and a DMAR device scope will declare. */
-#define MACHINE_IOAPIC_RID      0xf0f8
+/* IOAPIC requester id 0xff:00.0, as QEMU's q35 (Q35_PSEUDO_BUS_PLATFORM);
+ * a DMAR device scope will declare the same. */
+#define MACHINE_IOAPIC_RID      IOAPIC_DEFAULT_REQUESTER_ID
+#define MACHINE_SCI_IRQ         9
+#define MACHINE_I8042_BASE      0x64
 
 struct machine {
 	struct vm_config cfg;
@@ -62,6 +65,8 @@ struct machine {
 	struct fw_cfg fw_cfg;
 	struct ioapic ioapic;
 	struct acpi_pm acpi_pm;
+	struct i8042 i8042;
+	pthread_t stdin_thread;
 	struct msi_sink msi;
 	struct power_ctl power;
 

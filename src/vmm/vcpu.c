@@ -245,13 +245,19 @@ static void vcpu_handle_io(struct vcpu *v)
 	for (uint32_t i = 0; i < run->io.count; i++, p += size) {
 		uint64_t val = 0;
 
+		bool hit;
+
 		if (run->io.direction == KVM_EXIT_IO_OUT) {
 			memcpy(&val, p, size);
-			bus_write(&v->m->pio, run->io.port, val, size);
+			hit = bus_write(&v->m->pio, run->io.port, val, size);
 		} else {
-			bus_read(&v->m->pio, run->io.port, &val, size);
+			hit = bus_read(&v->m->pio, run->io.port, &val, size);
 			memcpy(p, &val, size);
 		}
+		if (!hit)
+			log_debug("vcpu %u: unhandled port %s 0x%x, %u bytes", v->id,
+				  run->io.direction == KVM_EXIT_IO_OUT ? "write" : "read",
+				  run->io.port, size);
 	}
 	v->pio_accesses += run->io.count;
 }
@@ -267,13 +273,19 @@ static void vcpu_handle_mmio(struct vcpu *v)
 			    (unsigned long long)run->mmio.phys_addr);
 		return;
 	}
+	bool hit;
+
 	if (run->mmio.is_write) {
 		memcpy(&val, run->mmio.data, len);
-		bus_write(&v->m->mmio, run->mmio.phys_addr, val, len);
+		hit = bus_write(&v->m->mmio, run->mmio.phys_addr, val, len);
 	} else {
-		bus_read(&v->m->mmio, run->mmio.phys_addr, &val, len);
+		hit = bus_read(&v->m->mmio, run->mmio.phys_addr, &val, len);
 		memcpy(run->mmio.data, &val, len);
 	}
+	if (!hit)
+		log_debug("vcpu %u: unhandled MMIO %s 0x%llx, %u bytes", v->id,
+			  run->mmio.is_write ? "write" : "read",
+			  (unsigned long long)run->mmio.phys_addr, len);
 }
 
 /* Returns false when the vCPU must stop. */
