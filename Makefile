@@ -20,6 +20,8 @@ BENCH_SRCS:= $(sort $(wildcard bench/*.c))
 BENCH_BINS:= $(BENCH_SRCS:bench/%.c=$(BUILD)/bench/%)
 
 .PHONY: all warden guest tests bench test demo clean deps san
+# Keep test and bench objects (chained rules would delete them as intermediates).
+.SECONDARY:
 all: warden guest
 
 warden: $(BUILD)/warden

@@ -17,6 +17,7 @@ export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 run_unit() {
 	local bin=$1 label=$2 out rc p f s
 	out="$log_dir/$label.log"
+	mkdir -p "$(dirname "$out")"
 	timeout 300 "$bin" >"$out" 2>&1
 	rc=$?
 	p=$(sed -n 's/^\[  PASSED  \] \([0-9]*\) test.*/\1/p' "$out" | tail -1)
@@ -46,6 +47,7 @@ done
 run_integration() {
 	local label=$1 warden=$2 out line
 	out="$log_dir/$label.log"
+	mkdir -p "$(dirname "$out")"
 	echo "== integration tests ($label)"
 	WARDEN=$warden BUILD=$BUILD tests/integration/run.sh >"$out" 2>&1
 	while IFS= read -r line; do
