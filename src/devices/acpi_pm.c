@@ -4,6 +4,7 @@
  * 32-bit read sees a single instant. */
 #include "devices/acpi_pm.h"
 #include "base/log.h"
+#include "base/snapshot.h"
 
 #include <errno.h>
 #include <string.h>
@@ -240,9 +241,7 @@ void acpi_pm_reset(struct acpi_pm *pm)
 #define ACPI_PM_STATE_VERSION 1
 
 struct acpi_pm_state_v1 {
-	uint32_t magic;
-	uint16_t version;
-	uint16_t size;
+	struct snapshot_hdr hdr;
 	uint16_t pm1_sts, pm1_en, pm1_cnt, reserved;
 	uint32_t smi_en;
 	uint8_t gpe0_sts[ACPI_GPE0_HALF], gpe0_en[ACPI_GPE0_HALF];
@@ -253,15 +252,12 @@ int acpi_pm_save(const struct acpi_pm *pm, void *buf, size_t len)
 {
 	struct acpi_pm *p = (struct acpi_pm *)pm;   /* the lock is not state */
 	struct acpi_pm_state_v1 st;
+	int ret;
 
-	if (!buf)
-		return sizeof(st);
-	if (len < sizeof(st))
-		return -ENOSPC;
-	memset(&st, 0, sizeof(st));
-	st.magic = ACPI_PM_STATE_MAGIC;
-	st.version = ACPI_PM_STATE_VERSION;
-	st.size = sizeof(st);
+	ret = snapshot_save_begin(buf, len, &st.hdr, sizeof(st), ACPI_PM_STATE_MAGIC,
+				  ACPI_PM_STATE_VERSION);
+	if (ret)
+		return ret;
 	pthread_mutex_lock(&p->lock);
 	st.pm1_sts = p->pm1_sts;
 	st.pm1_en = p->pm1_en;
@@ -271,20 +267,20 @@ int acpi_pm_save(const struct acpi_pm *pm, void *buf, size_t len)
 	memcpy(st.gpe0_en, p->gpe0_en, sizeof(st.gpe0_en));
 	st.timer_ticks = acpi_pm_ticks(p);
 	pthread_mutex_unlock(&p->lock);
-	memcpy(buf, &st, sizeof(st));
-	return sizeof(st);
+	return snapshot_save_end(buf, &st.hdr);
 }
 
 int acpi_pm_load(struct acpi_pm *pm, const void *buf, size_t len)
 {
 	struct acpi_pm_state_v1 st;
+	int ret;
 
-	if (!buf || len < sizeof(st))
-		return -EINVAL;
-	memcpy(&st, buf, sizeof(st));
-	if (st.magic != ACPI_PM_STATE_MAGIC || st.version != ACPI_PM_STATE_VERSION ||
-	    st.size != sizeof(st) || (st.pm1_sts & ~ACPI_PM1_STS_MASK) ||
-	    (st.pm1_en & ~ACPI_PM1_EN_MASK) || (st.pm1_cnt & ~ACPI_PM1_CNT_RW))
+	ret = snapshot_load(buf, len, &st.hdr, sizeof(st), ACPI_PM_STATE_MAGIC,
+			    ACPI_PM_STATE_VERSION);
+	if (ret)
+		return ret;
+	if ((st.pm1_sts & ~ACPI_PM1_STS_MASK) || (st.pm1_en & ~ACPI_PM1_EN_MASK) ||
+	    (st.pm1_cnt & ~ACPI_PM1_CNT_RW))
 		return -EINVAL;
 	pthread_mutex_lock(&pm->lock);
 	pm->pm1_sts = st.pm1_sts;

@@ -4,6 +4,7 @@
  * and exit with the same status QEMU's process would have. */
 #include "devices/debug_exit.h"
 #include "base/log.h"
+#include "base/snapshot.h"
 
 #include <errno.h>
 #include <string.h>
@@ -56,9 +57,7 @@ void debug_exit_reset(struct debug_exit *dev)
 #define DEBUG_EXIT_STATE_VERSION 1
 
 struct debug_exit_state_v1 {
-	uint32_t magic;
-	uint16_t version;
-	uint16_t size;
+	struct snapshot_hdr hdr;
 	uint64_t writes;
 	uint32_t last_value;
 	uint32_t reserved;
@@ -68,33 +67,28 @@ int debug_exit_save(const struct debug_exit *dev, void *buf, size_t len)
 {
 	struct debug_exit *d = (struct debug_exit *)dev;   /* the lock is not state */
 	struct debug_exit_state_v1 st;
+	int ret;
 
-	if (!buf)
-		return sizeof(st);
-	if (len < sizeof(st))
-		return -ENOSPC;
-	memset(&st, 0, sizeof(st));
-	st.magic = DEBUG_EXIT_STATE_MAGIC;
-	st.version = DEBUG_EXIT_STATE_VERSION;
-	st.size = sizeof(st);
+	ret = snapshot_save_begin(buf, len, &st.hdr, sizeof(st), DEBUG_EXIT_STATE_MAGIC,
+				  DEBUG_EXIT_STATE_VERSION);
+	if (ret)
+		return ret;
 	pthread_mutex_lock(&d->lock);
 	st.writes = d->writes;
 	st.last_value = d->last_value;
 	pthread_mutex_unlock(&d->lock);
-	memcpy(buf, &st, sizeof(st));
-	return sizeof(st);
+	return snapshot_save_end(buf, &st.hdr);
 }
 
 int debug_exit_load(struct debug_exit *dev, const void *buf, size_t len)
 {
 	struct debug_exit_state_v1 st;
+	int ret;
 
-	if (!buf || len < sizeof(st))
-		return -EINVAL;
-	memcpy(&st, buf, sizeof(st));
-	if (st.magic != DEBUG_EXIT_STATE_MAGIC || st.version != DEBUG_EXIT_STATE_VERSION ||
-	    st.size != sizeof(st))
-		return -EINVAL;
+	ret = snapshot_load(buf, len, &st.hdr, sizeof(st), DEBUG_EXIT_STATE_MAGIC,
+			    DEBUG_EXIT_STATE_VERSION);
+	if (ret)
+		return ret;
 	pthread_mutex_lock(&dev->lock);
 	dev->writes = st.writes;
 	dev->last_value = st.last_value;

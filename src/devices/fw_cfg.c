@@ -11,6 +11,7 @@
  *  - other widths are invalid: QEMU refuses them and reads return 0. */
 #include "devices/fw_cfg.h"
 #include "base/log.h"
+#include "base/snapshot.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -137,9 +138,7 @@ void fw_cfg_reset(struct fw_cfg *dev)
 #define FW_CFG_STATE_VERSION 1
 
 struct fw_cfg_state_v1 {
-	uint32_t magic;
-	uint16_t version;
-	uint16_t size;
+	struct snapshot_hdr hdr;
 	uint16_t cur_key;
 	uint16_t reserved;
 	uint32_t cur_offset;
@@ -149,33 +148,28 @@ int fw_cfg_save(const struct fw_cfg *dev, void *buf, size_t len)
 {
 	struct fw_cfg *f = (struct fw_cfg *)dev;   /* the lock is not state */
 	struct fw_cfg_state_v1 st;
+	int ret;
 
-	if (!buf)
-		return sizeof(st);
-	if (len < sizeof(st))
-		return -ENOSPC;
-	memset(&st, 0, sizeof(st));
-	st.magic = FW_CFG_STATE_MAGIC;
-	st.version = FW_CFG_STATE_VERSION;
-	st.size = sizeof(st);
+	ret = snapshot_save_begin(buf, len, &st.hdr, sizeof(st), FW_CFG_STATE_MAGIC,
+				  FW_CFG_STATE_VERSION);
+	if (ret)
+		return ret;
 	pthread_mutex_lock(&f->lock);
 	st.cur_key = f->cur_key;
 	st.cur_offset = f->cur_offset;
 	pthread_mutex_unlock(&f->lock);
-	memcpy(buf, &st, sizeof(st));
-	return sizeof(st);
+	return snapshot_save_end(buf, &st.hdr);
 }
 
 int fw_cfg_load(struct fw_cfg *dev, const void *buf, size_t len)
 {
 	struct fw_cfg_state_v1 st;
+	int ret;
 
-	if (!buf || len < sizeof(st))
-		return -EINVAL;
-	memcpy(&st, buf, sizeof(st));
-	if (st.magic != FW_CFG_STATE_MAGIC || st.version != FW_CFG_STATE_VERSION ||
-	    st.size != sizeof(st))
-		return -EINVAL;
+	ret = snapshot_load(buf, len, &st.hdr, sizeof(st), FW_CFG_STATE_MAGIC,
+			    FW_CFG_STATE_VERSION);
+	if (ret)
+		return ret;
 	pthread_mutex_lock(&dev->lock);
 	fw_cfg_select(dev, st.cur_key);
 	/* An offset past the end is harmless (reads return 0), as in QEMU. */

@@ -1,6 +1,7 @@
 /* i8042 reset line only; see i8042.h for why that is enough. */
 #include "devices/i8042.h"
 #include "base/log.h"
+#include "base/snapshot.h"
 
 #include <errno.h>
 #include <string.h>
@@ -54,9 +55,7 @@ void i8042_reset(struct i8042 *dev)
 #define I8042_STATE_VERSION 1
 
 struct i8042_state_v1 {
-	uint32_t magic;
-	uint16_t version;
-	uint16_t size;
+	struct snapshot_hdr hdr;
 	uint64_t resets, other_cmds;
 };
 
@@ -64,33 +63,28 @@ int i8042_save(const struct i8042 *dev, void *buf, size_t len)
 {
 	struct i8042 *d = (struct i8042 *)dev;     /* the lock is not state */
 	struct i8042_state_v1 st;
+	int ret;
 
-	if (!buf)
-		return sizeof(st);
-	if (len < sizeof(st))
-		return -ENOSPC;
-	memset(&st, 0, sizeof(st));
-	st.magic = I8042_STATE_MAGIC;
-	st.version = I8042_STATE_VERSION;
-	st.size = sizeof(st);
+	ret = snapshot_save_begin(buf, len, &st.hdr, sizeof(st), I8042_STATE_MAGIC,
+				  I8042_STATE_VERSION);
+	if (ret)
+		return ret;
 	pthread_mutex_lock(&d->lock);
 	st.resets = d->resets;
 	st.other_cmds = d->other_cmds;
 	pthread_mutex_unlock(&d->lock);
-	memcpy(buf, &st, sizeof(st));
-	return sizeof(st);
+	return snapshot_save_end(buf, &st.hdr);
 }
 
 int i8042_load(struct i8042 *dev, const void *buf, size_t len)
 {
 	struct i8042_state_v1 st;
+	int ret;
 
-	if (!buf || len < sizeof(st))
-		return -EINVAL;
-	memcpy(&st, buf, sizeof(st));
-	if (st.magic != I8042_STATE_MAGIC || st.version != I8042_STATE_VERSION ||
-	    st.size != sizeof(st))
-		return -EINVAL;
+	ret = snapshot_load(buf, len, &st.hdr, sizeof(st), I8042_STATE_MAGIC,
+			    I8042_STATE_VERSION);
+	if (ret)
+		return ret;
 	pthread_mutex_lock(&dev->lock);
 	dev->resets = st.resets;
 	dev->other_cmds = st.other_cmds;

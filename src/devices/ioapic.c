@@ -4,6 +4,7 @@
  * IOAPIC, which guests are tuned against. */
 #include "devices/ioapic.h"
 #include "base/log.h"
+#include "base/snapshot.h"
 
 #include <errno.h>
 #include <string.h>
@@ -359,9 +360,7 @@ void ioapic_reset(struct ioapic *io)
 #define IOAPIC_STATE_VERSION 1
 
 struct ioapic_state_v1 {
-	uint32_t magic;
-	uint16_t version;
-	uint16_t size;
+	struct snapshot_hdr hdr;
 	uint8_t id, ioregsel, reserved[2];
 	uint32_t line;
 	uint64_t rte[IOAPIC_NUM_PINS];
@@ -371,36 +370,32 @@ int ioapic_save(const struct ioapic *io, void *buf, size_t len)
 {
 	struct ioapic *s = (struct ioapic *)io;    /* the lock is not state */
 	struct ioapic_state_v1 st;
+	int ret;
 
-	if (!buf)
-		return sizeof(st);
-	if (len < sizeof(st))
-		return -ENOSPC;
-	memset(&st, 0, sizeof(st));
-	st.magic = IOAPIC_STATE_MAGIC;
-	st.version = IOAPIC_STATE_VERSION;
-	st.size = sizeof(st);
+	ret = snapshot_save_begin(buf, len, &st.hdr, sizeof(st), IOAPIC_STATE_MAGIC,
+				  IOAPIC_STATE_VERSION);
+	if (ret)
+		return ret;
 	pthread_mutex_lock(&s->lock);
 	st.id = s->id;
 	st.ioregsel = s->ioregsel;
 	st.line = s->line;
 	memcpy(st.rte, s->rte, sizeof(st.rte));
 	pthread_mutex_unlock(&s->lock);
-	memcpy(buf, &st, sizeof(st));
-	return sizeof(st);
+	return snapshot_save_end(buf, &st.hdr);
 }
 
 int ioapic_load(struct ioapic *io, const void *buf, size_t len)
 {
 	struct ioapic_state_v1 st;
 	unsigned pin;
+	int ret;
 
-	if (!buf || len < sizeof(st))
-		return -EINVAL;
-	memcpy(&st, buf, sizeof(st));
-	if (st.magic != IOAPIC_STATE_MAGIC || st.version != IOAPIC_STATE_VERSION ||
-	    st.size != sizeof(st) || st.id > IOAPIC_ID_MASK ||
-	    (st.line >> IOAPIC_NUM_PINS))
+	ret = snapshot_load(buf, len, &st.hdr, sizeof(st), IOAPIC_STATE_MAGIC,
+			    IOAPIC_STATE_VERSION);
+	if (ret)
+		return ret;
+	if (st.id > IOAPIC_ID_MASK || (st.line >> IOAPIC_NUM_PINS))
 		return -EINVAL;
 	for (pin = 0; pin < IOAPIC_NUM_PINS; pin++)
 		if ((st.rte[pin] & IOAPIC_RTE_DELIVS) ||

@@ -2,6 +2,7 @@
  * sheet; where the sheet leaves room, QEMU's serial.c is the reference that
  * guests are known to work with (noted below). */
 #include "devices/serial_16550.h"
+#include "base/snapshot.h"
 
 #include <errno.h>
 #include <poll.h>
@@ -517,9 +518,7 @@ void serial_reset(struct serial_16550 *dev)
 #define SERIAL_STATE_VERSION 1
 
 struct serial_state_v1 {
-	uint32_t magic;
-	uint16_t version;
-	uint16_t size;
+	struct snapshot_hdr hdr;
 	uint16_t divisor;
 	uint8_t ier, lcr, mcr, scr, fcr, lsr_err, msr, thr_ipending;
 	uint8_t rx_count, reserved[3];
@@ -531,15 +530,12 @@ int serial_save(const struct serial_16550 *dev, void *buf, size_t len)
 	struct serial_16550 *s = (struct serial_16550 *)dev;   /* the lock is not state */
 	struct serial_state_v1 st;
 	unsigned i;
+	int ret;
 
-	if (!buf)
-		return sizeof(st);
-	if (len < sizeof(st))
-		return -ENOSPC;
-	memset(&st, 0, sizeof(st));
-	st.magic = SERIAL_STATE_MAGIC;
-	st.version = SERIAL_STATE_VERSION;
-	st.size = sizeof(st);
+	ret = snapshot_save_begin(buf, len, &st.hdr, sizeof(st), SERIAL_STATE_MAGIC,
+				  SERIAL_STATE_VERSION);
+	if (ret)
+		return ret;
 	pthread_mutex_lock(&s->lock);
 	st.divisor = s->divisor;
 	st.ier = s->ier;
@@ -554,20 +550,18 @@ int serial_save(const struct serial_16550 *dev, void *buf, size_t len)
 	for (i = 0; i < s->rx_count; i++)
 		st.rx_fifo[i] = s->rx_fifo[(s->rx_head + i) % SERIAL_FIFO_SIZE];
 	pthread_mutex_unlock(&s->lock);
-	memcpy(buf, &st, sizeof(st));
-	return sizeof(st);
+	return snapshot_save_end(buf, &st.hdr);
 }
 
 int serial_load(struct serial_16550 *dev, const void *buf, size_t len)
 {
 	struct serial_state_v1 st;
+	int ret;
 
-	if (!buf || len < sizeof(st))
-		return -EINVAL;
-	memcpy(&st, buf, sizeof(st));
-	if (st.magic != SERIAL_STATE_MAGIC || st.version != SERIAL_STATE_VERSION ||
-	    st.size != sizeof(st))
-		return -EINVAL;
+	ret = snapshot_load(buf, len, &st.hdr, sizeof(st), SERIAL_STATE_MAGIC,
+			    SERIAL_STATE_VERSION);
+	if (ret)
+		return ret;
 	if ((st.ier & ~UART_IER_MASK) || (st.mcr & ~UART_MCR_MASK) ||
 	    (st.fcr & ~UART_FCR_STICKY) || (st.lsr_err & ~UART_LSR_INT_ANY) ||
 	    st.thr_ipending > 1 ||
