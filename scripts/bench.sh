@@ -18,10 +18,11 @@ out=bench/results/latest.txt
 	done
 	echo "## boot time (10 runs each; from exec to first console byte and to exit)"
 	if [ -r /dev/kvm ]; then
-		"$BUILD/bench/boottime" 10 warden -- "$BUILD/warden" run "$BUILD/guest/hello.elf"
+		"$BUILD/bench/boottime" 10 warden Hello -- "$BUILD/warden" run "$BUILD/guest/hello.elf"
 		if command -v qemu-system-x86_64 >/dev/null; then
-			"$BUILD/bench/boottime" 10 qemu -- qemu-system-x86_64 -machine q35 -accel kvm \
-				-nographic -no-reboot -m 256M -device isa-debug-exit,iobase=0xf4,iosize=4 \
+			"$BUILD/bench/boottime" 10 qemu Hello -- qemu-system-x86_64 -machine q35 -accel kvm \
+				-nographic -no-reboot -m 256M -net none \
+				-device isa-debug-exit,iobase=0xf4,iosize=4 \
 				-kernel "$BUILD/guest/hello.elf"
 		else
 			echo "qemu: not installed, skipped"
