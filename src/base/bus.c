@@ -165,44 +165,11 @@ static const struct bus_range *bus_lookup(const struct bus *b, uint64_t addr)
 	return NULL;
 }
 
-bool bus_read(struct bus *b, uint64_t addr, uint64_t *data, unsigned len)
-{
-	const struct bus_range *r;
-	bool hit = false;
-
-	pthread_rwlock_rdlock(&b->lock);
-	r = bus_lookup(b, addr);
-	if (r && r->ops->read) {
-		*data = 0;
-		r->ops->read(r->opaque, addr - r->base, data, len);
-		hit = true;
-	}
-	pthread_rwlock_unlock(&b->lock);
-	if (!hit) {
-		*data = len >= 8 ? ~0ull : (1ull << (len * 8)) - 1;
-		__atomic_add_fetch(&b->unhandled, 1, __ATOMIC_RELAXED);
-	}
-	return hit;
-}
-
-bool bus_write(struct bus *b, uint64_t addr, uint64_t data, unsigned len)
-{
-	const struct bus_range *r;
-	bool hit = false;
-
-	pthread_rwlock_rdlock(&b->lock);
-	r = bus_lookup(b, addr);
-	if (r && r->ops->write) {
-		r->ops->write(r->opaque, addr - r->base, data, len);
-		hit = true;
-	}
-	pthread_rwlock_unlock(&b->lock);
-	if (!hit)
-		__atomic_add_fetch(&b->unhandled, 1, __ATOMIC_RELAXED);
-	return hit;
-}
-
-bool bus_find(struct bus *b, uint64_t addr, struct bus_range *out)
+/* The handler runs without the bus lock, on a copy of its range: a handler
+ * may itself register or move ranges (a config write that relocates a BAR
+ * arrives through the ECAM range of the same bus). Devices outlive every
+ * vCPU, so a range removed meanwhile still has a live opaque. */
+static bool bus_snapshot(struct bus *b, uint64_t addr, struct bus_range *out)
 {
 	const struct bus_range *r;
 
@@ -212,4 +179,35 @@ bool bus_find(struct bus *b, uint64_t addr, struct bus_range *out)
 		*out = *r;
 	pthread_rwlock_unlock(&b->lock);
 	return r != NULL;
+}
+
+bool bus_read(struct bus *b, uint64_t addr, uint64_t *data, unsigned len)
+{
+	struct bus_range r;
+
+	if (bus_snapshot(b, addr, &r) && r.ops->read) {
+		*data = 0;
+		r.ops->read(r.opaque, addr - r.base, data, len);
+		return true;
+	}
+	*data = len >= 8 ? ~0ull : (1ull << (len * 8)) - 1;
+	__atomic_add_fetch(&b->unhandled, 1, __ATOMIC_RELAXED);
+	return false;
+}
+
+bool bus_write(struct bus *b, uint64_t addr, uint64_t data, unsigned len)
+{
+	struct bus_range r;
+
+	if (bus_snapshot(b, addr, &r) && r.ops->write) {
+		r.ops->write(r.opaque, addr - r.base, data, len);
+		return true;
+	}
+	__atomic_add_fetch(&b->unhandled, 1, __ATOMIC_RELAXED);
+	return false;
+}
+
+bool bus_find(struct bus *b, uint64_t addr, struct bus_range *out)
+{
+	return bus_snapshot(b, addr, out);
 }

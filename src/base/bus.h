@@ -1,7 +1,9 @@
 /* PIO/MMIO bus: devices register [base, base+len) ranges behind a narrow
  * read/write handler (Jailhouse-style). Overlaps are refused; ranges can be
  * removed and moved (BAR relocation) while vCPUs run: lookups take a read
- * lock, changes a write lock. */
+ * lock, changes a write lock, and handlers run with no bus lock held, so a
+ * handler may itself move or register ranges. A device must stay alive for
+ * as long as any vCPU may still dispatch to it (the VM's lifetime). */
 #ifndef WARDEN_BASE_BUS_H
 #define WARDEN_BASE_BUS_H
 

@@ -183,6 +183,40 @@ static void test_concurrent_move(void **state)
 	bus_destroy(&b);
 }
 
+/* A handler that relocates its own range (a BAR write arriving through ECAM
+ * on the same bus) must not deadlock. */
+struct self_mover {
+	struct bus *b;
+	uint64_t base;
+};
+
+static void self_move_write(void *opaque, uint64_t off, uint64_t data, unsigned len)
+{
+	struct self_mover *sm = opaque;
+
+	assert_int_equal(bus_move(sm->b, sm->base, sm, data), 0);
+	sm->base = data;
+}
+
+static const struct bus_ops self_move_ops = { NULL, self_move_write };
+
+static void test_handler_may_move_its_range(void **state)
+{
+	struct bus b;
+	struct self_mover sm = { &b, 0x1000 };
+	struct bus_range r;
+
+	(void)state;
+	bus_init(&b, "mmio");
+	assert_int_equal(bus_register(&b, 0x1000, 0x100, &self_move_ops, &sm, "bar"), 0);
+	assert_true(bus_write(&b, 0x1004, 0x8000, 4));
+	assert_false(bus_find(&b, 0x1004, &r));
+	assert_true(bus_find(&b, 0x8004, &r));
+	assert_true(bus_write(&b, 0x8000, 0x2000, 4));
+	assert_true(bus_find(&b, 0x2000, &r));
+	bus_destroy(&b);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -191,6 +225,7 @@ int main(void)
 		cmocka_unit_test(test_lookup_many),
 		cmocka_unit_test(test_remove_and_move),
 		cmocka_unit_test(test_concurrent_move),
+		cmocka_unit_test(test_handler_may_move_its_range),
 	};
 	return cmocka_run_group_tests_name("bus", tests, NULL, NULL);
 }
