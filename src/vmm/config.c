@@ -36,6 +36,101 @@ int config_parse_size(const char *s, uint64_t *out)
 	return 0;
 }
 
+static bool flag_value(const char *v, bool *out)
+{
+	if (!strcmp(v, "on") || !strcmp(v, "yes") || !strcmp(v, "1") || !strcmp(v, "true"))
+		*out = true;
+	else if (!strcmp(v, "off") || !strcmp(v, "no") || !strcmp(v, "0") || !strcmp(v, "false"))
+		*out = false;
+	else
+		return false;
+	return true;
+}
+
+int config_parse_disk(const char *spec, struct disk_config *d, unsigned index)
+{
+	char buf[2048], *save = NULL, *tok;
+	bool have_path = false;
+
+	memset(d, 0, sizeof(*d));
+	d->type = DISK_TYPE_NVME;
+	d->mode = DISK_MODE_EMULATED;
+	d->queues = CONFIG_DEFAULT_QUEUES;
+	snprintf(d->serial, sizeof(d->serial), "WARDEN%04u", index);
+	if (strlen(spec) >= sizeof(buf)) {
+		fprintf(stderr, "warden: --disk value too long\n");
+		return -EINVAL;
+	}
+	strcpy(buf, spec);
+	for (tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		char *eq = strchr(tok, '=');
+		const char *key = tok, *val;
+
+		if (!eq) {
+			fprintf(stderr, "warden: --disk: '%s' is not key=value (see warden --help)\n", tok);
+			return -EINVAL;
+		}
+		*eq = '\0';
+		val = eq + 1;
+		if (!strcmp(key, "path")) {
+			if (!strncmp(val, "ram:", 4)) {
+				if (config_parse_size(val + 4, &d->ram_size) || d->ram_size < 4096) {
+					fprintf(stderr, "warden: --disk: invalid RAM disk size '%s'\n", val + 4);
+					return -EINVAL;
+				}
+			} else if (!*val || strlen(val) >= sizeof(d->path)) {
+				fprintf(stderr, "warden: --disk: invalid path '%s'\n", val);
+				return -EINVAL;
+			} else {
+				strcpy(d->path, val);
+			}
+			have_path = true;
+		} else if (!strcmp(key, "type")) {
+			if (strcmp(val, "nvme")) {
+				fprintf(stderr, "warden: --disk: unknown type '%s' (supported: nvme)\n", val);
+				return -EINVAL;
+			}
+		} else if (!strcmp(key, "mode")) {
+			if (!strcmp(val, "emulated")) {
+				d->mode = DISK_MODE_EMULATED;
+			} else if (!strcmp(val, "passthrough")) {
+				d->mode = DISK_MODE_PASSTHROUGH;
+			} else {
+				fprintf(stderr, "warden: --disk: unknown mode '%s' (emulated or passthrough)\n", val);
+				return -EINVAL;
+			}
+		} else if (!strcmp(key, "readonly")) {
+			if (!flag_value(val, &d->read_only)) {
+				fprintf(stderr, "warden: --disk: readonly takes on or off, not '%s'\n", val);
+				return -EINVAL;
+			}
+		} else if (!strcmp(key, "serial")) {
+			if (!*val || strlen(val) >= sizeof(d->serial)) {
+				fprintf(stderr, "warden: --disk: serial must be 1 to 20 characters\n");
+				return -EINVAL;
+			}
+			strcpy(d->serial, val);
+		} else if (!strcmp(key, "queues")) {
+			char *end;
+			unsigned long n = strtoul(val, &end, 10);
+
+			if (*end || end == val || n < 1 || n > 64) {
+				fprintf(stderr, "warden: --disk: queues must be 1 to 64, not '%s'\n", val);
+				return -EINVAL;
+			}
+			d->queues = (unsigned)n;
+		} else {
+			fprintf(stderr, "warden: --disk: unknown key '%s' (see warden --help)\n", key);
+			return -EINVAL;
+		}
+	}
+	if (!have_path) {
+		fprintf(stderr, "warden: --disk needs path=FILE or path=ram:SIZE\n");
+		return -EINVAL;
+	}
+	return 0;
+}
+
 void config_usage(FILE *out)
 {
 	fprintf(out,
@@ -53,12 +148,20 @@ void config_usage(FILE *out)
 		"  --serial FILE     write the COM1 console to FILE instead of stdout\n"
 		"  --cmdline STR     kernel command line\n"
 		"  --initrd FILE     initial ramdisk, passed as a boot module\n"
+		"  --disk SPEC       add a disk (repeatable, up to %d):\n"
+		"                      path=FILE|ram:SIZE,type=nvme,mode=emulated|passthrough\n"
+		"                      [,readonly=on][,serial=S][,queues=N]\n"
+		"                    emulated: every register access traps to the VMM, which\n"
+		"                    runs commands on the vCPU thread; passthrough: the\n"
+		"                    controller runs on its own thread behind an IOMMU domain\n"
+		"                    holding exactly the VM's RAM, doorbells and interrupts\n"
+		"                    without userspace exits\n"
 		"  --stats           print exit counters and timings to stderr at exit\n"
 		"  -v, --verbose     more log output\n"
 		"\n"
 		"exit status: the guest's debug-exit code ((v << 1) | 1, as QEMU's\n"
 		"isa-debug-exit), 0 on clean power-off, 1 guest crash, 2 usage or load\n"
-		"error, 3 host error (e.g. no /dev/kvm)\n", CONFIG_MAX_VCPUS);
+		"error, 3 host error (e.g. no /dev/kvm)\n", CONFIG_MAX_VCPUS, CONFIG_MAX_DISKS);
 }
 
 static int bad(const char *what, const char *val)
@@ -70,7 +173,7 @@ static int bad(const char *what, const char *val)
 int config_parse_run(struct vm_config *cfg, int argc, char **argv)
 {
 	enum { OPT_MEM = 256, OPT_CPUS, OPT_HOSTMEM, OPT_SERIAL, OPT_CMDLINE, OPT_INITRD,
-	       OPT_STATS, OPT_KVM };
+	       OPT_STATS, OPT_KVM, OPT_DISK };
 	static const struct option opts[] = {
 		{ "mem", required_argument, NULL, OPT_MEM },
 		{ "cpus", required_argument, NULL, OPT_CPUS },
@@ -80,6 +183,7 @@ int config_parse_run(struct vm_config *cfg, int argc, char **argv)
 		{ "initrd", required_argument, NULL, OPT_INITRD },
 		{ "stats", no_argument, NULL, OPT_STATS },
 		{ "kvm-device", required_argument, NULL, OPT_KVM },
+		{ "disk", required_argument, NULL, OPT_DISK },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -118,6 +222,15 @@ int config_parse_run(struct vm_config *cfg, int argc, char **argv)
 		case OPT_INITRD: cfg->initrd_path = optarg; break;
 		case OPT_STATS: cfg->stats = true; break;
 		case OPT_KVM: cfg->kvm_path = optarg; break;
+		case OPT_DISK:
+			if (cfg->nr_disks == CONFIG_MAX_DISKS) {
+				fprintf(stderr, "warden: at most %d --disk options\n", CONFIG_MAX_DISKS);
+				return -EINVAL;
+			}
+			if (config_parse_disk(optarg, &cfg->disks[cfg->nr_disks], cfg->nr_disks))
+				return -EINVAL;
+			cfg->nr_disks++;
+			break;
 		case 'v': cfg->verbose = true; break;
 		case 'h': return 1;
 		case ':':

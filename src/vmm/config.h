@@ -11,6 +11,24 @@
 #define CONFIG_MIN_MEM            (2ull << 20)
 #define CONFIG_MAX_VCPUS          64
 
+#define CONFIG_MAX_DISKS          8
+#define CONFIG_DEFAULT_QUEUES     4
+
+enum disk_type { DISK_TYPE_NVME };
+enum disk_mode { DISK_MODE_EMULATED, DISK_MODE_PASSTHROUGH };
+
+/* --disk path=FILE|ram:SIZE,type=nvme,mode=emulated|passthrough[,readonly=on]
+ *        [,serial=S][,queues=N] */
+struct disk_config {
+	char path[1024];                /* empty for a RAM disk */
+	uint64_t ram_size;              /* > 0: RAM backend */
+	enum disk_type type;
+	enum disk_mode mode;
+	bool read_only;
+	char serial[21];
+	unsigned queues;                /* I/O queue pairs */
+};
+
 struct vm_config {
 	uint64_t mem_size;
 	unsigned cpus;
@@ -22,7 +40,12 @@ struct vm_config {
 	const char *kvm_path;       /* --kvm-device, for tests */
 	bool stats;
 	bool verbose;
+	struct disk_config disks[CONFIG_MAX_DISKS];
+	unsigned nr_disks;
 };
+
+/* One --disk value; 0, or -EINVAL after printing one line saying why. */
+int config_parse_disk(const char *spec, struct disk_config *d, unsigned index);
 
 /* Parses "256M", "1G", "4096", "2T"; 0 or -EINVAL. */
 int config_parse_size(const char *s, uint64_t *out);

@@ -94,12 +94,61 @@ static void test_run_errors(void **state)
 	assert_int_equal(parse(&c, 3, missing), -EINVAL);
 }
 
+static void test_disk_specs(void **state)
+{
+	struct disk_config d;
+	struct vm_config c;
+	char *two[] = { "run", "--disk", "path=/tmp/a.img,mode=passthrough", "--disk",
+			"path=ram:64M,type=nvme,readonly=on,serial=S1,queues=8", "k" };
+	char *nine[] = { "run", "--disk", "path=ram:1M", "--disk", "path=ram:1M", "--disk",
+			 "path=ram:1M", "--disk", "path=ram:1M", "--disk", "path=ram:1M", "--disk",
+			 "path=ram:1M", "--disk", "path=ram:1M", "--disk", "path=ram:1M", "--disk",
+			 "path=ram:1M", "k" };
+
+	(void)state;
+	assert_int_equal(config_parse_disk("path=/x.img", &d, 3), 0);
+	assert_string_equal(d.path, "/x.img");
+	assert_int_equal(d.mode, DISK_MODE_EMULATED);
+	assert_int_equal(d.type, DISK_TYPE_NVME);
+	assert_int_equal(d.queues, CONFIG_DEFAULT_QUEUES);
+	assert_string_equal(d.serial, "WARDEN0003");
+	assert_false(d.read_only);
+	assert_int_equal(config_parse_disk("path=ram:2G,mode=passthrough,readonly=off", &d, 0), 0);
+	assert_int_equal(d.ram_size, 2ull << 30);
+	assert_int_equal(d.path[0], 0);
+	assert_int_equal(d.mode, DISK_MODE_PASSTHROUGH);
+	/* Every malformed spec is refused. */
+	assert_int_equal(config_parse_disk("", &d, 0), -EINVAL);
+	assert_int_equal(config_parse_disk("mode=emulated", &d, 0), -EINVAL);
+	assert_int_equal(config_parse_disk("path=", &d, 0), -EINVAL);
+	assert_int_equal(config_parse_disk("path=ram:", &d, 0), -EINVAL);
+	assert_int_equal(config_parse_disk("path=ram:12Q", &d, 0), -EINVAL);
+	assert_int_equal(config_parse_disk("path=a,type=virtio-blk", &d, 0), -EINVAL);
+	assert_int_equal(config_parse_disk("path=a,mode=fast", &d, 0), -EINVAL);
+	assert_int_equal(config_parse_disk("path=a,readonly=maybe", &d, 0), -EINVAL);
+	assert_int_equal(config_parse_disk("path=a,serial=012345678901234567890", &d, 0), -EINVAL);
+	assert_int_equal(config_parse_disk("path=a,queues=0", &d, 0), -EINVAL);
+	assert_int_equal(config_parse_disk("path=a,queues=65", &d, 0), -EINVAL);
+	assert_int_equal(config_parse_disk("path=a,bogus=1", &d, 0), -EINVAL);
+	assert_int_equal(config_parse_disk("path=a,noequals", &d, 0), -EINVAL);
+	assert_int_equal(config_parse_run(&c, 6, two), 0);
+	assert_int_equal(c.nr_disks, 2);
+	assert_string_equal(c.disks[0].path, "/tmp/a.img");
+	assert_int_equal(c.disks[0].mode, DISK_MODE_PASSTHROUGH);
+	assert_int_equal(c.disks[1].ram_size, 64ull << 20);
+	assert_true(c.disks[1].read_only);
+	assert_string_equal(c.disks[1].serial, "S1");
+	assert_int_equal(c.disks[1].queues, 8);
+	assert_int_equal(config_parse_run(&c, 20, nine), -EINVAL);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_sizes),
 		cmocka_unit_test(test_run_options),
 		cmocka_unit_test(test_run_errors),
+		cmocka_unit_test(test_disk_specs),
 	};
 	return cmocka_run_group_tests_name("config", tests, NULL, NULL);
 }
