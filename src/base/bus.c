@@ -98,7 +98,9 @@ int bus_register(struct bus *b, uint64_t base, uint64_t len,
 	if (bus_overlaps(b, base, len, -1)) {
 		struct bus_range *o = &b->ranges[bus_lower_bound(b, base)];
 
-		log_error("%s bus: %s [0x%llx-0x%llx] overlaps %s [0x%llx-0x%llx]", b->name,
+		/* Debug level: a guest placing BARs over each other could otherwise
+		 * flood the log; callers report the refusal in their own terms. */
+		log_debug("%s bus: %s [0x%llx-0x%llx] overlaps %s [0x%llx-0x%llx]", b->name,
 			  name ? name : "?", (unsigned long long)base,
 			  (unsigned long long)(base + len - 1), o->name ? o->name : "?",
 			  (unsigned long long)o->base, (unsigned long long)(o->base + o->len - 1));

@@ -82,6 +82,7 @@ struct pci_bar {
 	/* Placement state, kept by the core. */
 	uint64_t addr;                  /* as the guest programmed it */
 	bool mapped;                    /* registered on the bus right now */
+	bool direct_mapped;             /* map_direct succeeded, unmap_direct owed */
 };
 
 struct pci_device;
@@ -146,6 +147,10 @@ struct pci_device {
 int pci_device_init(struct pci_device *d, const char *name, const struct pci_device_id *id,
 		    const struct pci_device_ops *ops, void *opaque);
 void pci_device_destroy(struct pci_device *d);
+/* Conventional reset (PCI 3.0 6.6): decode and bus mastering off (BARs
+ * unmapped, DMA gated), status and BAR addresses cleared, MSI-X disabled with
+ * every vector masked and nothing pending; then the device's ops->reset. */
+void pci_device_reset(struct pci_device *d);
 /* idx is the BAR register index; a MEM64 BAR also uses idx + 1. */
 int pci_device_add_bar(struct pci_device *d, unsigned idx, enum pci_bar_kind kind, uint64_t size,
 		       bool prefetchable, const struct bus_ops *ops, void *opaque);
@@ -162,7 +167,9 @@ int pci_device_add_pcie_cap(struct pci_device *d);
 int pci_device_add_msix(struct pci_device *d, unsigned nvec, unsigned bar, uint32_t table_off,
 			uint32_t pba_off);
 /* The device's DMA address space: the core gates it with Bus Master
- * Enable (dma_as_set_enabled), so no DMA happens while BME is off. */
+ * Enable (dma_as_set_enabled), so no DMA happens while BME is off. Turning
+ * BME off waits for transfers in flight under d->lock: never call into the
+ * core for this device from inside a dma_access window. */
 void pci_device_set_dma(struct pci_device *d, struct dma_as *as);
 bool pci_device_bus_master(struct pci_device *d);
 
@@ -175,10 +182,13 @@ bool pci_msix_enabled(struct pci_device *d);
  * msi_sink). The host keeps a KVM irqfd route in step through
  * pci_host_ops.msix_vector_changed. */
 int pci_msix_set_irqfd(struct pci_device *d, unsigned vector, int fd);
-/* Current address/data of a vector (for routes); false if out of range. */
+/* Current address/data of a vector (for routes); false if out of range.
+ * *masked is the effective mask: the vector's mask bit, the function mask,
+ * or MSI-X disabled - whether a notify now would only set the PBA bit. */
 bool pci_msix_vector(struct pci_device *d, unsigned vector, uint64_t *addr, uint32_t *data,
 		     bool *masked);
-/* INTx level for the device's pin (honours COMMAND.INTX_DISABLE). */
+/* INTx level for the device's pin (honours COMMAND.INTX_DISABLE; the pin
+ * is not driven while MSI-X is enabled, PCI 3.0 6.8.2). */
 void pci_set_intx(struct pci_device *d, int level);
 
 /* Config access, as the host bridge performs it (also for tests). Accesses
@@ -224,9 +234,14 @@ int pci_host_init(struct pci_host *h, struct bus *pio, struct bus *mmio, uint64_
 		  const struct pci_host_ops *ops, void *opaque);
 void pci_host_destroy(struct pci_host *h);
 int pci_host_plug(struct pci_host *h, struct pci_device *d, uint8_t devfn);
+/* Bus reset: every plugged device (pci_device_reset) in devfn order and the
+ * CF8 latch. Resource assignment is the caller's to redo, as firmware's. */
+void pci_host_reset(struct pci_host *h);
 /* Firmware-like resource assignment at start: every BAR gets an address
  * from these windows (naturally aligned), decode is enabled, the interrupt
- * line is set. The guest may relocate BARs later. */
+ * line is set. The guest may relocate BARs later. Windows are [base, end)
+ * (end exclusive); an empty 64-bit window puts 64-bit BARs below 4 GiB.
+ * Bus mastering stays off, as SeaBIOS leaves it to the OS driver. */
 int pci_host_assign_resources(struct pci_host *h, uint64_t mmio32_base, uint64_t mmio32_end,
 			      uint64_t mmio64_base, uint64_t mmio64_end, uint32_t io_base,
 			      uint32_t io_end);
