@@ -10,6 +10,9 @@
 #include <string.h>
 #include <sys/mman.h>
 
+/* RAM disks up to this size are prefaulted at open (see blk_open_ram). */
+#define RAM_PREFAULT_MAX (1ull << 30)
+
 #define RAM_PAGE_SIZE 4096ull
 
 struct blk_ram {
@@ -136,9 +139,13 @@ int blk_open_ram(struct blk_backend **out, uint64_t size)
 	if (!r)
 		return -ENOMEM;
 	/* NORESERVE: a large disk costs neither memory nor commit charge until
-	 * the guest writes to it; reads of untouched pages see the zero page. */
+	 * the guest writes to it; reads of untouched pages see the zero page.
+	 * A small disk is prefaulted instead: replacing a zero-page mapping on
+	 * the first write to it shoots down TLBs on every CPU of the process,
+	 * vCPUs included, which would skew device latency measurements. */
 	mem = mmap(NULL, size, PROT_READ | PROT_WRITE,
-		   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+		   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE |
+		   (size <= RAM_PREFAULT_MAX ? MAP_POPULATE : 0), -1, 0);
 	if (mem == MAP_FAILED) {
 		ret = -errno;
 		log_error("blk ram: mmap of %llu bytes failed: %s", (unsigned long long)size,
