@@ -1,5 +1,6 @@
 #include "vmm/machine.h"
 #include "base/log.h"
+#include "vmm/acpi.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -68,35 +69,63 @@ static int machine_msi_send(void *opaque, uint64_t addr, uint32_t data, uint16_t
 
 /* With the split irqchip KVM learns which vectors need an EOI exit (for
  * level-triggered IOAPIC pins) from MSI routes on GSIs 0..pins-1, so the
- * IOAPIC's redirection entries are mirrored there whenever they change. */
+ * IOAPIC's redirection entries are mirrored there whenever they change.
+ * Masked pins are routed too: a guest may EOI a level interrupt while its
+ * pin is masked, and KVM must still exit for it. */
 static void machine_ioapic_routes_changed(void *opaque)
 {
 	struct machine *m = opaque;
-	struct {
-		struct kvm_irq_routing r;
-		struct kvm_irq_routing_entry e[MACHINE_IOAPIC_PINS];
-	} t;
-	unsigned n = 0;
 
-	memset(&t, 0, sizeof(t));
+	if (!m->routes_ready)
+		return;
 	for (unsigned pin = 0; pin < MACHINE_IOAPIC_PINS; pin++) {
 		uint64_t addr;
 		uint32_t data;
+		bool ok = ioapic_pin_msi(&m->ioapic, pin, &addr, &data);
 
-		/* Masked pins are routed too: a guest may EOI a level interrupt
-		 * while its pin is masked, and KVM must still exit for it. */
-		if (!ioapic_pin_msi(&m->ioapic, pin, &addr, &data))
-			continue;
-		t.e[n].gsi = pin;
-		t.e[n].type = KVM_IRQ_ROUTING_MSI;
-		t.e[n].u.msi.address_lo = (uint32_t)addr;
-		t.e[n].u.msi.address_hi = (uint32_t)(addr >> 32);
-		t.e[n].u.msi.data = data;
-		n++;
+		irqroute_set_msi(&m->routes, pin, ok, addr, data);
 	}
-	t.r.nr = n;
-	if (ioctl(m->vm_fd, KVM_SET_GSI_ROUTING, &t) < 0)
-		log_error("KVM_SET_GSI_ROUTING (%u IOAPIC routes): %s", n, strerror(errno));
+	irqroute_commit(&m->routes);
+}
+
+static uint64_t exits_of(struct machine *m, int reason)
+{
+	uint64_t n = 0;
+
+	for (unsigned i = 0; m->vcpus && i < m->nr_vcpus; i++) {
+		if (reason >= 0) {
+			n += __atomic_load_n(&m->vcpus[i].exits[reason], __ATOMIC_RELAXED);
+			continue;
+		}
+		for (unsigned r = 0; r < VCPU_EXIT_REASONS; r++)
+			n += __atomic_load_n(&m->vcpus[i].exits[r], __ATOMIC_RELAXED);
+	}
+	return n;
+}
+
+static uint64_t machine_iommu_faults(struct machine *m)
+{
+	struct vtd_fault_stats fs;
+
+	if (!m->iommu_ready)
+		return 0;
+	vtd_fault_stats_get(&m->iommu.unit, &fs);
+	return fs.total;
+}
+
+static uint64_t machine_pvstats_read(void *opaque, enum pvstats_counter id)
+{
+	struct machine *m = opaque;
+
+	switch (id) {
+	case PVSTATS_ID_EXITS: return exits_of(m, -1);
+	case PVSTATS_ID_PIO_EXITS: return exits_of(m, KVM_EXIT_IO);
+	case PVSTATS_ID_MMIO_EXITS: return exits_of(m, KVM_EXIT_MMIO);
+	case PVSTATS_ID_MSIS: return __atomic_load_n(&m->msis_sent, __ATOMIC_RELAXED);
+	case PVSTATS_ID_IOMMU_FAULTS: return machine_iommu_faults(m);
+	case PVSTATS_ID_GUEST_ERRORS: return __atomic_load_n(&guest_error_count, __ATOMIC_RELAXED);
+	default: return ~0ull;
+	}
 }
 
 void machine_ioapic_eoi(struct machine *m, uint8_t vector)
@@ -149,6 +178,10 @@ static int machine_devices(struct machine *m)
 	if (!ret)
 		ret = i8042_attach(&m->i8042, &m->pio, MACHINE_I8042_BASE);
 	if (!ret)
+		ret = pvstats_init(&m->pvstats, machine_pvstats_read, m);
+	if (!ret)
+		ret = pvstats_attach(&m->pvstats, &m->pio, PVSTATS_BASE);
+	if (!ret)
 		ret = fw_cfg_init(&m->fw_cfg);
 	if (!ret)
 		ret = fw_cfg_add_bytes(&m->fw_cfg, FW_CFG_RAM_SIZE, &ram, sizeof(ram));
@@ -158,8 +191,35 @@ static int machine_devices(struct machine *m)
 		ret = fw_cfg_add_bytes(&m->fw_cfg, FW_CFG_MAX_CPUS, &ncpu, sizeof(ncpu));
 	if (!ret)
 		ret = fw_cfg_attach(&m->fw_cfg, &m->pio, MACHINE_FW_CFG_BASE);
-	if (ret)
+	if (ret) {
 		log_error("setting up platform devices: %s", strerror(-ret));
+		return ret;
+	}
+	machine_ioapic_routes_changed(m);
+	return 0;
+}
+
+/* PCI host bridge, the disks on it, then firmware-like resource
+ * assignment (BARs placed, decode on; bus mastering is the driver's). */
+static int machine_pci(struct machine *m)
+{
+	struct irq_line intx = ioapic_irq_line(&m->ioapic, MACHINE_PCI_INTX_GSI);
+	int ret;
+
+	ret = pci_host_init(&m->pci, &m->pio, &m->mmio, MACHINE_PCI_ECAM_BASE, MACHINE_PCI_ECAM_SIZE,
+			    &m->msi, &intx, &machine_pci_host_ops, m);
+	if (ret < 0) {
+		log_error("PCI host bridge: %s", strerror(-ret));
+		return ret;
+	}
+	m->pci_ready = true;
+	ret = machine_disks_create(m);
+	if (ret < 0)
+		return ret;
+	ret = pci_host_assign_resources(&m->pci, MACHINE_MMIO_HOLE_BASE, MACHINE_MMIO_HOLE_END, 0, 0,
+					MACHINE_PCI_IO_BASE, MACHINE_PCI_IO_END);
+	if (ret < 0)
+		log_error("assigning PCI resources: %s", strerror(-ret));
 	return ret;
 }
 
@@ -215,6 +275,8 @@ int machine_create(struct machine *m, const struct vm_config *cfg)
 			(unsigned long long)(m->arena.size >> 20));
 		return WARDEN_EXIT_USAGE;
 	}
+	if (machine_disks_open(m) < 0)
+		return WARDEN_EXIT_USAGE;
 	return 0;
 }
 
@@ -247,8 +309,14 @@ int machine_create_vm(struct machine *m)
 	if (bus_init(&m->pio, "pio") || bus_init(&m->mmio, "mmio"))
 		return WARDEN_EXIT_HOST;
 	m->buses_ready = true;
+	m->next_memslot = MACHINE_FIRST_DIRECT_SLOT;
+	if (irqroute_init(&m->routes, m->vm_fd, MACHINE_IOAPIC_PINS))
+		return WARDEN_EXIT_HOST;
+	m->routes_ready = true;
 	m->devices_ready = true;   /* each device's destroy copes with a failed init */
 	if (machine_devices(m) < 0)
+		return WARDEN_EXIT_HOST;
+	if (machine_pci(m) < 0)
 		return WARDEN_EXIT_HOST;
 	if (machine_vcpus(m) < 0)
 		return WARDEN_EXIT_HOST;
@@ -293,8 +361,9 @@ static int read_file(const char *path, const char *what, uint8_t **buf, size_t *
 	return 0;
 }
 
-/* The E820 map the guest sees: low RAM with the legacy holes, RAM above
- * 4 GiB, and KVM's private pages below the BIOS. */
+/* The E820 map the guest sees: low RAM with the legacy holes, the PCI ECAM
+ * window (reserved, as QEMU's q35), KVM's private pages below the BIOS and
+ * RAM above 4 GiB. */
 static unsigned machine_memmap(const struct machine *m, struct boot_memmap_entry *e)
 {
 	unsigned n = 0;
@@ -305,6 +374,8 @@ static unsigned machine_memmap(const struct machine *m, struct boot_memmap_entry
 	e[n++] = (struct boot_memmap_entry){ 0xe0000, 0x20000, BOOT_E820_RESERVED };
 	if (low > 0x100000)
 		e[n++] = (struct boot_memmap_entry){ 0x100000, low - 0x100000, BOOT_E820_RAM };
+	e[n++] = (struct boot_memmap_entry){ MACHINE_PCI_ECAM_BASE, MACHINE_PCI_ECAM_SIZE,
+					     BOOT_E820_RESERVED };
 	e[n++] = (struct boot_memmap_entry){ 0xfffbc000, 0x4000, BOOT_E820_RESERVED };
 	if (m->gmem.nr_ranges > 1)
 		e[n++] = (struct boot_memmap_entry){ m->gmem.ranges[1].gpa, m->gmem.ranges[1].size,
@@ -336,6 +407,16 @@ int machine_load_kernel(struct machine *m)
 	in.initrd_path = m->cfg.initrd_path;
 	in.memmap = memmap;
 	in.nr_memmap = machine_memmap(m, memmap);
+	/* ACPI tables (MADT, FADT, DSDT, MCFG) so an OS finds the CPUs, the
+	 * IOAPIC, PCI and power-off; PVH passes the RSDP in start_info. */
+	struct acpi_config acfg;
+
+	acpi_config_default(&acfg, m->cfg.cpus);
+	if (acpi_build(&m->gmem, &acfg, &in.rsdp_gpa) < 0) {
+		fprintf(stderr, "warden: building ACPI tables failed\n");
+		ret = WARDEN_EXIT_HOST;
+		goto out;
+	}
 	if (boot_load(&m->gmem, &in, entry, err, sizeof(err)) < 0) {
 		fprintf(stderr, "warden: %s: %s\n", m->cfg.kernel_path, err[0] ? err : "cannot load");
 		goto out;
@@ -395,6 +476,7 @@ int machine_run(struct machine *m)
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
+	ret = machine_disks_start(m);
 	for (unsigned i = 0; i < m->nr_vcpus && !ret; i++)
 		ret = vcpu_start(&m->vcpus[i]);
 	if (ret)
@@ -427,6 +509,7 @@ int machine_run(struct machine *m)
 		vcpu_kick(&m->vcpus[i]);
 	for (unsigned i = 0; i < m->nr_vcpus; i++)
 		vcpu_join(&m->vcpus[i]);
+	machine_disks_stop(m);
 	if (stdin_reader)
 		pthread_join(m->stdin_thread, NULL);
 	serial_flush(&m->com1);
@@ -466,6 +549,9 @@ void machine_print_stats(struct machine *m, FILE *out)
 	fprintf(out, "  msis delivered       %llu (blocked %llu)\n", (unsigned long long)m->msis_sent,
 		(unsigned long long)m->msis_blocked);
 	fprintf(out, "  guest errors         %llu\n", (unsigned long long)guest_error_count);
+	if (m->iommu_ready)
+		fprintf(out, "  iommu faults         %llu\n", (unsigned long long)machine_iommu_faults(m));
+	machine_disks_print_stats(m, out);
 	fprintf(out, "  hypervisor canaries  %s\n",
 		arena_check_canaries(&m->arena) ? "CORRUPTED" : "intact");
 }
@@ -480,7 +566,12 @@ void machine_destroy(struct machine *m)
 	}
 	free(m->cpuid);
 	/* Devices go before the buses they sit on and the memory they use. */
+	/* Devices that DMA go first, then the IOMMU (inside), then the bus. */
+	machine_disks_destroy(m);
+	if (m->pci_ready)
+		pci_host_destroy(&m->pci);
 	if (m->devices_ready) {
+		pvstats_destroy(&m->pvstats);
 		serial_destroy(&m->com1);
 		fw_cfg_destroy(&m->fw_cfg);
 		i8042_destroy(&m->i8042);
@@ -492,6 +583,8 @@ void machine_destroy(struct machine *m)
 		bus_destroy(&m->pio);
 		bus_destroy(&m->mmio);
 	}
+	if (m->routes_ready)
+		irqroute_destroy(&m->routes);
 	if (m->vm_fd >= 0)
 		close(m->vm_fd);
 	if (m->gmem.nr_ranges)

@@ -19,10 +19,15 @@
 #include "devices/debug_exit.h"
 #include "devices/fw_cfg.h"
 #include "devices/i8042.h"
+#include "devices/pvstats.h"
+#include "iommu/iommu.h"
+#include "pci/pci.h"
 #include "devices/ioapic.h"
 #include "devices/serial_16550.h"
 #include "vmm/config.h"
+#include "vmm/irqroute.h"
 #include "vmm/kvm.h"
+#include "vmm/machine_disk.h"
 #include "vmm/vcpu.h"
 
 /* q35-like physical layout, kept by every later issue. */
@@ -45,6 +50,10 @@
 #define MACHINE_IOAPIC_RID      IOAPIC_DEFAULT_REQUESTER_ID
 #define MACHINE_SCI_IRQ         9
 #define MACHINE_I8042_BASE      0x64
+#define MACHINE_PCI_IO_BASE     0xc000
+#define MACHINE_PCI_IO_END      0x10000
+#define MACHINE_PCI_INTX_GSI    16              /* INTA..INTD swizzled onto 16..19 */
+#define MACHINE_FIRST_DIRECT_SLOT 8             /* memslots after guest RAM */
 
 struct machine {
 	struct vm_config cfg;
@@ -66,7 +75,17 @@ struct machine {
 	struct ioapic ioapic;
 	struct acpi_pm acpi_pm;
 	struct i8042 i8042;
+	struct pvstats pvstats;
 	pthread_t stdin_thread;
+	struct irqroute routes;
+	bool routes_ready, pci_ready;
+	struct pci_host pci;
+	struct iommu iommu;             /* host IOMMU (passthrough devices) */
+	bool iommu_ready;
+	struct iommu_domain *domain;    /* this VM's host domain */
+	struct machine_disk disks[CONFIG_MAX_DISKS];
+	unsigned nr_disks;
+	unsigned next_memslot;
 	struct msi_sink msi;
 	struct power_ctl power;
 

@@ -361,7 +361,7 @@ static void *vcpu_thread(void *arg)
 	while (!__atomic_load_n(&m->stopping, __ATOMIC_ACQUIRE)) {
 		if (ioctl(v->fd, KVM_RUN, 0) < 0) {
 			if (errno == EINTR || errno == EAGAIN) {
-				v->exits[KVM_EXIT_INTR]++;
+				__atomic_add_fetch(&v->exits[KVM_EXIT_INTR], 1, __ATOMIC_RELAXED);
 				continue;
 			}
 			log_error("vcpu %u: KVM_RUN: %s", v->id, strerror(errno));
@@ -369,8 +369,9 @@ static void *vcpu_thread(void *arg)
 			machine_request_exit(m, WARDEN_EXIT_HOST, "kvm-run-failed");
 			break;
 		}
+		/* Relaxed atomics: the stats port reads these from other threads. */
 		if (v->run->exit_reason < VCPU_EXIT_REASONS)
-			v->exits[v->run->exit_reason]++;
+			__atomic_add_fetch(&v->exits[v->run->exit_reason], 1, __ATOMIC_RELAXED);
 		if (!vcpu_handle_exit(v))
 			break;
 	}

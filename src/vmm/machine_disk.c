@@ -1,0 +1,312 @@
+#include "vmm/machine_disk.h"
+#include "vmm/machine.h"
+#include "base/log.h"
+
+#include <errno.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+static struct machine_disk *disk_of(struct machine *m, struct pci_device *d)
+{
+	for (unsigned i = 0; i < m->nr_disks; i++)
+		if (m->disks[i].nvme_ready && nvme_pci_dev(&m->disks[i].nvme) == d)
+			return &m->disks[i];
+	return NULL;
+}
+
+/* pci_host_ops: the exit-free doorbell window becomes a KVM memslot while
+ * the BAR decodes, and moves with it. */
+static int disk_map_direct(void *opaque, struct pci_device *d, unsigned bar, uint64_t gpa,
+			   uint64_t size, void *host)
+{
+	struct machine *m = opaque;
+	struct machine_disk *disk = disk_of(m, d);
+
+	if (!disk)
+		return -ENODEV;
+	if (disk->direct_slot < 0)
+		disk->direct_slot = (int)m->next_memslot++;
+	return kvm_vm_set_memslot(m->vm_fd, (uint32_t)disk->direct_slot, gpa, size, host);
+}
+
+static void disk_unmap_direct(void *opaque, struct pci_device *d, unsigned bar)
+{
+	struct machine *m = opaque;
+	struct machine_disk *disk = disk_of(m, d);
+
+	if (disk && disk->direct_slot >= 0)
+		kvm_vm_set_memslot(m->vm_fd, (uint32_t)disk->direct_slot, 0, 0, NULL);
+}
+
+/* Keep the irqfd route of a passthrough vector equal to what the guest
+ * programmed in the MSI-X table. */
+static void disk_msix_vector_changed(void *opaque, struct pci_device *d, unsigned vector)
+{
+	struct machine *m = opaque;
+	struct machine_disk *disk = disk_of(m, d);
+	uint64_t addr;
+	uint32_t data;
+	bool masked;
+
+	if (!disk || disk->cfg.mode != DISK_MODE_PASSTHROUGH || vector >= disk->nvec)
+		return;
+	if (!pci_msix_vector(d, vector, &addr, &data, &masked))
+		return;
+	irqroute_set_msi(&m->routes, (unsigned)disk->gsi[vector], true, addr, data);
+	irqroute_commit(&m->routes);
+}
+
+const struct pci_host_ops machine_pci_host_ops = {
+	.map_direct = disk_map_direct,
+	.unmap_direct = disk_unmap_direct,
+	.msix_vector_changed = disk_msix_vector_changed,
+};
+
+static int disk_open_backend(struct machine_disk *disk)
+{
+	int ret;
+
+	if (disk->cfg.ram_size)
+		ret = blk_open_ram(&disk->backend, disk->cfg.ram_size);
+	else
+		ret = blk_open_file(&disk->backend, disk->cfg.path, disk->cfg.read_only);
+	if (ret < 0)
+		fprintf(stderr, "warden: --disk %s: %s\n",
+			disk->cfg.ram_size ? "ram" : disk->cfg.path, strerror(-ret));
+	return ret;
+}
+
+/* The host domain: exactly this VM's RAM at IOVA = GPA. Every passthrough
+ * device of the VM is attached to it; nothing else is reachable. */
+static int machine_host_domain(struct machine *m)
+{
+	int ret;
+
+	if (m->domain)
+		return 0;
+	ret = iommu_init(&m->iommu, &m->arena, NULL);
+	if (ret < 0) {
+		log_error("creating the host IOMMU: %s", strerror(-ret));
+		return ret;
+	}
+	m->iommu_ready = true;
+	ret = iommu_domain_create(&m->iommu, m->gmem.vm_id, 48, &m->domain);
+	if (!ret)
+		ret = iommu_domain_map_gmem(m->domain, &m->gmem);
+	if (ret < 0)
+		log_error("host IOMMU domain for VM %d: %s", m->gmem.vm_id, strerror(-ret));
+	return ret;
+}
+
+static int disk_setup_passthrough(struct machine *m, struct machine_disk *disk)
+{
+	int ret = machine_host_domain(m);
+
+	if (ret < 0)
+		return ret;
+	ret = iommu_domain_attach(m->domain, disk->bdf, 0);
+	if (ret < 0) {
+		log_error("attaching " PCI_BDF_FMT " to the host domain: %s", PCI_BDF_ARGS(disk->bdf),
+			  strerror(-ret));
+		return ret;
+	}
+	dma_as_init_vtd(&disk->dma, &m->iommu.unit, &m->arena, disk->bdf);
+	disk->doorbell_page = mmap(NULL, 4096, PROT_READ | PROT_WRITE,
+				   MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (disk->doorbell_page == MAP_FAILED) {
+		disk->doorbell_page = NULL;
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+/* One eventfd + GSI per MSI-X vector, bound with KVM_IRQFD: the engine
+ * thread's completion interrupt goes straight into KVM. */
+static int disk_setup_irqfds(struct machine *m, struct machine_disk *disk)
+{
+	struct pci_device *d = nvme_pci_dev(&disk->nvme);
+
+	for (unsigned v = 0; v < disk->nvec; v++) {
+		int gsi = irqroute_alloc(&m->routes);
+		int efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+		int ret;
+
+		if (gsi < 0 || efd < 0) {
+			if (efd >= 0)
+				close(efd);
+			return gsi < 0 ? gsi : -errno;
+		}
+		disk->gsi[v] = gsi;
+		disk->efd[v] = efd;
+		ret = irqroute_bind_irqfd(&m->routes, (unsigned)gsi, efd);
+		if (ret < 0)
+			return ret;
+		ret = pci_msix_set_irqfd(d, v, efd);
+		if (ret < 0)
+			return ret;
+	}
+	return 0;
+}
+
+/* Before KVM: a disk that cannot be opened is a usage error (status 2). */
+int machine_disks_open(struct machine *m)
+{
+	for (unsigned i = 0; i < m->cfg.nr_disks; i++) {
+		struct machine_disk *disk = &m->disks[i];
+		int ret;
+
+		disk->cfg = m->cfg.disks[i];
+		disk->direct_slot = -1;
+		for (unsigned v = 0; v < MACHINE_DISK_MAX_VECTORS; v++)
+			disk->efd[v] = disk->gsi[v] = -1;
+		m->nr_disks = i + 1;
+		ret = disk_open_backend(disk);
+		if (ret < 0)
+			return ret;
+	}
+	return 0;
+}
+
+static int disk_create(struct machine *m, unsigned i)
+{
+	struct machine_disk *disk = &m->disks[i];
+	struct nvme_pci_config ncfg;
+	int ret = 0;
+
+	disk->bdf = PCI_BDF(0, PCI_DEVFN(MACHINE_DISK_FIRST_SLOT + i, 0));
+	disk->nvec = disk->cfg.queues + 1;
+	if (disk->cfg.mode == DISK_MODE_PASSTHROUGH)
+		ret = disk_setup_passthrough(m, disk);
+	else
+		dma_as_init_direct(&disk->dma, &m->gmem, disk->bdf);
+	if (ret < 0)
+		return ret;
+	memset(&ncfg, 0, sizeof(ncfg));
+	snprintf(disk->name, sizeof(disk->name), "nvme%u", i);
+	ncfg.name = disk->name;
+	ncfg.backend = disk->backend;
+	ncfg.max_ioqs = (uint16_t)disk->cfg.queues;
+	ncfg.mqes = 1023;
+	ncfg.passthrough = disk->cfg.mode == DISK_MODE_PASSTHROUGH;
+	ncfg.doorbell_page = disk->doorbell_page;
+	ncfg.dma = &disk->dma;
+	ncfg.serial = disk->cfg.serial;
+	ret = nvme_pci_init(&disk->nvme, &ncfg);
+	if (ret < 0) {
+		log_error("%s: creating the NVMe controller: %s", disk->name, strerror(-ret));
+		return ret;
+	}
+	disk->nvme_ready = true;
+	ret = pci_host_plug(&m->pci, nvme_pci_dev(&disk->nvme), PCI_DEVFN(MACHINE_DISK_FIRST_SLOT + i, 0));
+	if (ret < 0)
+		return ret;
+	if (disk->cfg.mode == DISK_MODE_PASSTHROUGH)
+		ret = disk_setup_irqfds(m, disk);
+	return ret;
+}
+
+int machine_disks_create(struct machine *m)
+{
+	for (unsigned i = 0; i < m->nr_disks; i++) {
+		int ret = disk_create(m, i);
+
+		if (ret < 0)
+			return ret;
+	}
+	return 0;
+}
+
+int machine_disks_start(struct machine *m)
+{
+	for (unsigned i = 0; i < m->nr_disks; i++) {
+		struct machine_disk *disk = &m->disks[i];
+		int ret = nvme_pci_start(&disk->nvme);
+
+		if (ret < 0) {
+			log_error("%s: starting: %s", disk->name, strerror(-ret));
+			return ret;
+		}
+		disk->started = true;
+	}
+	return 0;
+}
+
+void machine_disks_stop(struct machine *m)
+{
+	for (unsigned i = 0; i < m->nr_disks; i++) {
+		if (m->disks[i].started)
+			nvme_pci_stop(&m->disks[i].nvme);
+		m->disks[i].started = false;
+	}
+}
+
+/* Devices before the IOMMU they translate through and the memory they use. */
+void machine_disks_destroy(struct machine *m)
+{
+	for (unsigned i = 0; i < m->nr_disks; i++) {
+		struct machine_disk *disk = &m->disks[i];
+
+		if (disk->nvme_ready)
+			nvme_pci_destroy(&disk->nvme);
+		for (unsigned v = 0; v < MACHINE_DISK_MAX_VECTORS; v++) {
+			if (disk->efd[v] >= 0) {
+				if (disk->gsi[v] >= 0)
+					irqroute_unbind_irqfd(&m->routes, (unsigned)disk->gsi[v], disk->efd[v]);
+				close(disk->efd[v]);
+			}
+		}
+		if (disk->doorbell_page)
+			munmap(disk->doorbell_page, 4096);
+		if (disk->backend)
+			blk_close(disk->backend);
+		memset(disk, 0, sizeof(*disk));
+	}
+	m->nr_disks = 0;
+	if (m->domain)
+		iommu_domain_destroy(m->domain);
+	m->domain = NULL;
+	if (m->iommu_ready)
+		iommu_destroy(&m->iommu);
+	m->iommu_ready = false;
+}
+
+void machine_disks_print_stats(struct machine *m, FILE *out)
+{
+	for (unsigned i = 0; i < m->nr_disks; i++) {
+		struct machine_disk *disk = &m->disks[i];
+		struct nvme_pci_stats st;
+		uint64_t io = 0, admin = 0;
+
+		if (!disk->nvme_ready)
+			continue;
+		nvme_pci_stats(&disk->nvme, &st);
+		for (unsigned op = 0; op < 256; op++) {
+			io += st.ctrl.io_cmds[op];
+			admin += st.ctrl.admin_cmds[op];
+		}
+		fprintf(out, "  %s " PCI_BDF_FMT "  %s, %s\n", disk->name, PCI_BDF_ARGS(disk->bdf),
+			disk->cfg.mode == DISK_MODE_PASSTHROUGH ? "passthrough" : "emulated",
+			disk->backend->desc);
+		fprintf(out, "    commands           %llu I/O, %llu admin, %llu errors\n",
+			(unsigned long long)io, (unsigned long long)admin,
+			(unsigned long long)st.ctrl.errors);
+		fprintf(out, "    bytes              %llu read, %llu written\n",
+			(unsigned long long)st.ctrl.bytes_read, (unsigned long long)st.ctrl.bytes_written);
+		fprintf(out, "    interrupts         %llu (dropped %llu)\n",
+			(unsigned long long)st.irqs_delivered, (unsigned long long)st.irqs_dropped);
+		fprintf(out, "    invalid doorbells  %llu, fatal %llu, async events %llu\n",
+			(unsigned long long)st.ctrl.invalid_doorbells, (unsigned long long)st.ctrl.fatal,
+			(unsigned long long)st.ctrl.async_events);
+		fprintf(out, "    dma                %llu faults, %llu blocked (bus master off)\n",
+			(unsigned long long)disk->dma.stats.faults,
+			(unsigned long long)disk->dma.stats.blocked);
+		if (disk->cfg.mode == DISK_MODE_PASSTHROUGH && st.engine.wall_ns)
+			fprintf(out, "    engine             %llu polls (%llu busy), %llu sleeps, "
+				"CPU %.1f%% of %.3f s\n", (unsigned long long)st.engine.polls,
+				(unsigned long long)st.engine.busy_polls,
+				(unsigned long long)st.engine.idle_sleeps,
+				100.0 * st.engine.cpu_ns / st.engine.wall_ns, st.engine.wall_ns / 1e9);
+	}
+}

@@ -1,0 +1,50 @@
+/* Disks on the machine's PCI bus: the same NVMe controller logic attached
+ * two ways.
+ *   emulated     BAR0 traps; commands run on the vCPU thread at the doorbell
+ *                exit; DMA through the VM's direct GPA space.
+ *   passthrough  the controller runs on its own engine thread; the doorbell
+ *                page is host memory mapped into the guest (a memslot, no
+ *                exit); every DMA goes through a host IOMMU domain holding
+ *                exactly the VM's RAM (IOVA = GPA); MSI-X through irqfd. */
+#ifndef WARDEN_VMM_MACHINE_DISK_H
+#define WARDEN_VMM_MACHINE_DISK_H
+
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdint.h>
+
+#include "backend/blk.h"
+#include "devices/nvme.h"
+#include "iommu/dma.h"
+#include "vmm/config.h"
+
+#define MACHINE_DISK_MAX_VECTORS   65          /* admin + 64 I/O queues */
+#define MACHINE_DISK_FIRST_SLOT    3           /* PCI slot of disk 0 */
+
+struct machine;
+
+struct machine_disk {
+	struct disk_config cfg;
+	char name[16];
+	uint16_t bdf;
+	struct blk_backend *backend;
+	struct nvme_pci nvme;
+	bool nvme_ready, started;
+	struct dma_as dma;
+	void *doorbell_page;            /* passthrough: exit-free doorbells */
+	int direct_slot;                /* KVM memslot of the doorbell page, -1 none */
+	unsigned nvec;
+	int gsi[MACHINE_DISK_MAX_VECTORS];
+	int efd[MACHINE_DISK_MAX_VECTORS];
+};
+
+int machine_disks_open(struct machine *m);
+int machine_disks_create(struct machine *m);
+int machine_disks_start(struct machine *m);
+void machine_disks_stop(struct machine *m);
+void machine_disks_destroy(struct machine *m);
+void machine_disks_print_stats(struct machine *m, FILE *out);
+
+extern const struct pci_host_ops machine_pci_host_ops;
+
+#endif
