@@ -124,6 +124,87 @@ void pci_write32(uint16_t bdf, uint16_t off, uint32_t v);
 /* First function on bus 0..max_bus with this vendor/device id; returns its
  * BDF or -1. */
 int pci_find(uint16_t vendor, uint16_t device, unsigned max_bus);
+/* The nth (0-based) function on bus 0..max_bus whose 24-bit class code
+ * (class, subclass, prog-if) is class_code; its BDF or -1. */
+int pci_find_class(uint32_t class_code, unsigned nth, unsigned max_bus);
+/* Offset of the first capability with this id in the standard list, 0 if
+ * none (the walk is bounded: a looping list ends it). */
+uint8_t pci_find_cap(uint16_t bdf, uint8_t cap_id);
+/* COMMAND register: sets then clears the given bits. */
+#define RT_PCI_COMMAND        0x04
+#define RT_PCI_CMD_IO         0x0001
+#define RT_PCI_CMD_MEMORY     0x0002
+#define RT_PCI_CMD_MASTER     0x0004
+#define RT_PCI_CMD_INTX_OFF   0x0400
+void pci_command(uint16_t bdf, uint16_t set, uint16_t clear);
+
+struct rt_pci_bar {
+	uint64_t addr;                  /* as programmed (0: unassigned) */
+	uint64_t size;                  /* 0: BAR not implemented */
+	bool io, mem64, prefetch;
+};
+/* Decodes BAR idx (0..5) of a type-0 function and sizes it (all-ones
+ * probe with decode briefly off, then restored). A 64-bit BAR uses idx and
+ * idx+1. 0, or -1 when idx is the upper half of a 64-bit BAR or invalid. */
+int pci_bar_probe(uint16_t bdf, unsigned idx, struct rt_pci_bar *bar);
+/* pci_bar_probe, and for a memory BAR that is unassigned or above 4 GiB
+ * (the runtime maps only the low 4 GiB) a new place in the 32-bit MMIO
+ * window from pci_mmio_free; enables memory decode. 0 or -1. */
+int pci_bar_map(uint16_t bdf, unsigned idx, struct rt_pci_bar *bar);
+/* A naturally aligned address in [0xc0000000, 0xfec00000) that no memory
+ * BAR of any function on bus 0 decodes (BAR bar of function bdf excluded,
+ * pass bar = -1 to exclude nothing); 0 if none. */
+uint64_t pci_mmio_free(uint64_t size, int bdf, int bar);
+
+/* MSI-X: the table lives in one of the function's BARs, which must already
+ * be mapped (pci_bar_map). Message address 0xfee00000 | apic_id << 12,
+ * data = vector (fixed, edge). */
+#define RT_PCI_CAP_MSIX 0x11
+struct rt_pci_msix {
+	uint16_t bdf;
+	uint8_t cap;                    /* capability offset */
+	unsigned nvec;
+	uint64_t table, pba;            /* addresses */
+};
+int pci_msix_init(uint16_t bdf, struct rt_pci_msix *m);   /* 0, or -1: no usable MSI-X */
+void pci_msix_set(const struct rt_pci_msix *m, unsigned entry, uint32_t apic_id, unsigned vector,
+		  bool masked);
+/* MSI-X Enable with Function Mask clear (and INTx disabled), or off. */
+void pci_msix_enable(const struct rt_pci_msix *m, bool on);
+
+/* ---- Warden statistics port (paravirtual; absent under QEMU) ----
+ * A 32-bit write of a counter id to 0xff0 latches a snapshot; 32-bit reads
+ * of 0xff4 / 0xff8 return its low / high half. Id 0 reads the signature
+ * "WRDN"; anything else there means no stats port (QEMU: all ones). */
+#define WSTATS_PORT_SELECT   0xff0
+#define WSTATS_PORT_LO       0xff4
+#define WSTATS_PORT_HI       0xff8
+#define WSTATS_SIGNATURE     0x4e445257u   /* "WRDN" little-endian */
+enum wstats_id {
+	WSTATS_ID_SIGNATURE = 0,
+	WSTATS_EXITS = 1,               /* userspace VM exits, all vCPUs */
+	WSTATS_PIO_EXITS = 2,
+	WSTATS_MMIO_EXITS = 3,
+	WSTATS_MSIS = 4,                /* MSIs the VMM sent from its own threads */
+	WSTATS_IOMMU_FAULTS = 5,
+	WSTATS_GUEST_ERRORS = 6,
+};
+/* One raw query (write + two reads: itself three port exits). */
+uint64_t wstats_query(unsigned id);
+/* The signature matched (checked once, cached). */
+bool wstats_present(void);
+/* What one query adds to counter id, measured once per id as the smallest
+ * difference of two back-to-back queries (three tries). */
+uint64_t wstats_overhead(unsigned id);
+/* A measured interval: wstats_begin, the workload, wstats_end, which gives
+ * the counter's increase minus the cost of the queries themselves. Both
+ * return false when the port is absent. */
+struct wstats_span {
+	unsigned id;
+	uint64_t start;
+};
+bool wstats_begin(struct wstats_span *s, unsigned id);
+bool wstats_end(const struct wstats_span *s, uint64_t *delta);
 
 /* ---- fw_cfg (QEMU-compatible, selector port 0x510, data 0x511) ---- */
 #define FW_CFG_PORT_SEL   0x510
