@@ -20,8 +20,11 @@ BENCH_SRCS:= $(sort $(wildcard bench/*.c))
 BENCH_BINS:= $(BENCH_SRCS:bench/%.c=$(BUILD)/bench/%)
 
 .PHONY: all warden guest tests bench test demo clean deps san
-# Keep test and bench objects (chained rules would delete them as intermediates).
-.SECONDARY:
+# Keep test and bench objects (chained rules would delete them as
+# intermediates); listed, since a listed .SECONDARY elsewhere (guest.mk)
+# turns off the bare form's "everything".
+.SECONDARY: $(UNIT_SRCS:%.c=$(BUILD)/obj/%.o) $(UNIT_SRCS:%.c=$(BUILD)/san/obj/%.o) \
+	    $(BENCH_SRCS:%.c=$(BUILD)/obj/%.o)
 all: warden guest
 
 warden: $(BUILD)/warden

@@ -2,7 +2,7 @@
 # `make demo`: boots the hello guest, then drives the same NVMe controller
 # logic emulated (trapped by the VMM) and passed through (its own engine
 # behind the IOMMU), and prints them side by side.
-set -u
+set -u -o pipefail
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}
 W="$BUILD/warden"
@@ -23,7 +23,8 @@ truncate -s 256M "$tmp/disk.img"
 for mode in emulated passthrough; do
 	echo
 	echo "== 2. nvme-selftest, $mode (disk: 256 MiB file through io_uring)"
-	"$W" run --disk "path=$tmp/disk.img,mode=$mode" "$G/nvme-selftest.elf" | tail -n 3 || status=1
+	# The selftest provokes guest errors on purpose; their log lines are not shown.
+	"$W" run --disk "path=$tmp/disk.img,mode=$mode" "$G/nvme-selftest.elf" 2>/dev/null | tail -n 3 || status=1
 done
 for mode in emulated passthrough; do
 	echo
