@@ -66,6 +66,21 @@ struct dma_as;
  * assignment; drivers here match on class codes). */
 #define PCI_VENDOR_ID_WARDEN    0x5744
 
+/* An ioeventfd window of a BAR: while memory decode is on, a guest write to
+ * [offset, offset + len) signals fd inside the kernel, with no userspace
+ * exit (virtio notifications). The BAR's bus_ops must still handle such a
+ * write (by signalling fd) for hosts or access sizes the kernel does not
+ * match. */
+#define PCI_BAR_MAX_IOEVENTFDS 16
+
+struct pci_bar_ioeventfd {
+	uint64_t offset;
+	unsigned len;                   /* 0: any access size */
+	int fd;
+	bool assigned;                  /* registered with the host right now */
+	uint64_t gpa;                   /* where, while assigned */
+};
+
 enum pci_bar_kind { PCI_BAR_UNUSED = 0, PCI_BAR_IO, PCI_BAR_MEM32, PCI_BAR_MEM64 };
 
 struct pci_bar {
@@ -79,6 +94,8 @@ struct pci_bar {
 	 * decode is on (passthrough doorbells). Page aligned. */
 	void *direct_host;
 	uint64_t direct_offset, direct_size;
+	struct pci_bar_ioeventfd ioeventfds[PCI_BAR_MAX_IOEVENTFDS];
+	unsigned nr_ioeventfds;
 	/* Placement state, kept by the core. */
 	uint64_t addr;                  /* as the guest programmed it */
 	bool mapped;                    /* registered on the bus right now */
@@ -156,6 +173,10 @@ int pci_device_add_bar(struct pci_device *d, unsigned idx, enum pci_bar_kind kin
 		       bool prefetchable, const struct bus_ops *ops, void *opaque);
 int pci_bar_set_direct(struct pci_device *d, unsigned idx, uint64_t offset, uint64_t size,
 		       void *host);
+/* Adds an ioeventfd window (see struct pci_bar_ioeventfd) to a MEM BAR; the
+ * core asks the host to (de)assign it as decode and the BAR address change. */
+int pci_bar_add_ioeventfd(struct pci_device *d, unsigned idx, uint64_t offset, unsigned len,
+			  int fd);
 /* Appends a capability (id, then body bytes after the id/next pair); its
  * offset in *off. wmask bits of the body start read-only. */
 int pci_device_add_cap(struct pci_device *d, uint8_t cap_id, const void *body, uint8_t body_len,
@@ -203,6 +224,10 @@ struct pci_host_ops {
 	int (*map_direct)(void *opaque, struct pci_device *d, unsigned bar, uint64_t gpa,
 			  uint64_t size, void *host);
 	void (*unmap_direct)(void *opaque, struct pci_device *d, unsigned bar);
+	/* Assign (or deassign) a KVM ioeventfd: a write of len bytes (0: any)
+	 * at gpa signals fd. Optional; without it writes reach the BAR's ops. */
+	int (*ioeventfd)(void *opaque, struct pci_device *d, uint64_t gpa, unsigned len, int fd,
+			 bool assign);
 	/* A vector's address, data or mask changed (or MSI-X was enabled or
 	 * disabled): the host refreshes its irqfd route. Optional. */
 	void (*msix_vector_changed)(void *opaque, struct pci_device *d, unsigned vector);
