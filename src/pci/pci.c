@@ -1,5 +1,6 @@
 /* PCI device core: config space with write/write-1-to-clear masks, BARs
- * (sizing, decode, placement on the PIO/MMIO bus, exit-free windows),
+ * (sizing, decode, placement on the PIO/MMIO bus, exit-free windows and
+ * ioeventfd windows),
  * capabilities, INTx, and the Bus Master Enable gate on the device's DMA.
  * PCI Local Bus 3.0 chapter 6 and PCIe 4.0 chapter 7; behaviour where the
  * specs leave room follows QEMU's hw/pci/pci.c, which guests are tuned
@@ -221,6 +222,52 @@ static void pci_bar_unmap_direct_locked(struct pci_device *d, unsigned i)
 	bar->direct_mapped = false;
 }
 
+/* ioeventfd windows follow the BAR like the exit-free window: assigned at
+ * BAR address + offset while the BAR is on the bus, deassigned (at the
+ * address they were assigned at) before it moves or stops decoding. A
+ * window the host refuses keeps trapping: the BAR's ops signal the fd. */
+static void pci_bar_assign_ioeventfds_locked(struct pci_device *d, unsigned i)
+{
+	struct pci_bar *bar = &d->bars[i];
+	struct pci_host *h = d->host;
+	int ret;
+
+	if (!bar->mapped || !h || !h->ops || !h->ops->ioeventfd)
+		return;
+	for (unsigned n = 0; n < bar->nr_ioeventfds; n++) {
+		struct pci_bar_ioeventfd *e = &bar->ioeventfds[n];
+		uint64_t gpa = bar->addr + e->offset;
+
+		if (e->assigned)
+			continue;
+		ret = h->ops->ioeventfd(h->opaque, d, gpa, e->len, e->fd, true);
+		if (ret < 0) {
+			guest_error("%s " PCI_BDF_FMT " BAR%u: ioeventfd at 0x%llx (%u bytes) refused "
+				    "(%s); the write traps instead", d->name, PCI_BDF_ARGS(d->bdf), i,
+				    (unsigned long long)gpa, e->len, strerror(-ret));
+			continue;
+		}
+		e->assigned = true;
+		e->gpa = gpa;
+	}
+}
+
+static void pci_bar_deassign_ioeventfds_locked(struct pci_device *d, unsigned i)
+{
+	struct pci_bar *bar = &d->bars[i];
+	struct pci_host *h = d->host;
+
+	for (unsigned n = 0; n < bar->nr_ioeventfds; n++) {
+		struct pci_bar_ioeventfd *e = &bar->ioeventfds[n];
+
+		if (!e->assigned)
+			continue;
+		if (h && h->ops && h->ops->ioeventfd)
+			h->ops->ioeventfd(h->opaque, d, e->gpa, e->len, e->fd, false);
+		e->assigned = false;
+	}
+}
+
 static void pci_bar_refused(struct pci_device *d, unsigned i, uint64_t addr, int err)
 {
 	struct pci_bar *bar = &d->bars[i];
@@ -255,12 +302,14 @@ static void pci_bar_update_locked(struct pci_device *d, unsigned i)
 		return;
 	pci_bar_handler(d, i, &ops, &opaque);
 	pci_bar_unmap_direct_locked(d, i);
+	pci_bar_deassign_ioeventfds_locked(d, i);
 	if (bar->mapped && bus) {
 		if (want) {
 			ret = bus_move(bus, bar->addr, opaque, addr);
 			if (ret == 0) {
 				bar->addr = addr;
 				pci_bar_map_direct_locked(d, i);
+				pci_bar_assign_ioeventfds_locked(d, i);
 				return;
 			}
 			/* The old place is left too: the BAR moved away from
@@ -281,6 +330,7 @@ static void pci_bar_update_locked(struct pci_device *d, unsigned i)
 	}
 	bar->mapped = true;
 	pci_bar_map_direct_locked(d, i);
+	pci_bar_assign_ioeventfds_locked(d, i);
 }
 
 static void pci_bars_update_locked(struct pci_device *d)
@@ -512,11 +562,68 @@ int pci_bar_set_direct(struct pci_device *d, unsigned idx, uint64_t offset, uint
 		ret = -EINVAL;
 		goto out;
 	}
+	for (unsigned n = 0; n < bar->nr_ioeventfds; n++) {
+		const struct pci_bar_ioeventfd *e = &bar->ioeventfds[n];
+
+		if (pci_ranges_overlap(offset, size, e->offset, e->len ? e->len : 1)) {
+			ret = -EINVAL;
+			goto out;
+		}
+	}
 	pci_bar_unmap_direct_locked(d, idx);
 	bar->direct_host = host;
 	bar->direct_offset = offset;
 	bar->direct_size = size;
 	pci_bar_map_direct_locked(d, idx);
+out:
+	pthread_mutex_unlock(&d->lock);
+	return ret;
+}
+
+int pci_bar_add_ioeventfd(struct pci_device *d, unsigned idx, uint64_t offset, unsigned len,
+			  int fd)
+{
+	/* A window of any size covers at least the byte at offset. */
+	uint64_t span = len ? len : 1;
+	struct pci_bar *bar;
+	int ret = 0;
+
+	if (idx >= PCI_NUM_BARS || fd < 0 || (len != 0 && len != 1 && len != 2 && len != 4 &&
+					       len != 8) || (len && offset % len))
+		return -EINVAL;
+	pthread_mutex_lock(&d->lock);
+	bar = &d->bars[idx];
+	if ((bar->kind != PCI_BAR_MEM32 && bar->kind != PCI_BAR_MEM64) || offset >= bar->size ||
+	    span > bar->size - offset) {
+		ret = -EINVAL;
+		goto out;
+	}
+	/* A notification never lands on what the core must see, or on host
+	 * memory the guest reaches without an exit. */
+	if ((d->has_msix && d->msix.bar == idx &&
+	     (pci_ranges_overlap(offset, span, d->msix.table_off, pci_msix_table_size(&d->msix)) ||
+	      pci_ranges_overlap(offset, span, d->msix.pba_off, pci_msix_pba_size(&d->msix)))) ||
+	    (bar->direct_host &&
+	     pci_ranges_overlap(offset, span, bar->direct_offset, bar->direct_size))) {
+		ret = -EINVAL;
+		goto out;
+	}
+	for (unsigned n = 0; n < bar->nr_ioeventfds; n++) {
+		const struct pci_bar_ioeventfd *e = &bar->ioeventfds[n];
+
+		if (pci_ranges_overlap(offset, span, e->offset, e->len ? e->len : 1)) {
+			ret = -EEXIST;
+			goto out;
+		}
+	}
+	if (bar->nr_ioeventfds == PCI_BAR_MAX_IOEVENTFDS) {
+		ret = -ENOSPC;
+		goto out;
+	}
+	bar->ioeventfds[bar->nr_ioeventfds++] = (struct pci_bar_ioeventfd){
+		.offset = offset, .len = len, .fd = fd,
+	};
+	pci_bar_assign_ioeventfds_locked(d, idx);
 out:
 	pthread_mutex_unlock(&d->lock);
 	return ret;
@@ -623,6 +730,7 @@ void pci_device_detach(struct pci_device *d)
 		void *opaque;
 
 		pci_bar_unmap_direct_locked(d, i);
+		pci_bar_deassign_ioeventfds_locked(d, i);
 		if (bar->mapped && bus) {
 			pci_bar_handler(d, i, &ops, &opaque);
 			bus_unregister(bus, bar->addr, opaque);

@@ -3,7 +3,8 @@
  * overlap refusal, capability list, the Bus Master Enable gate on a real
  * direct DMA address space, CF8/CFC and ECAM reaching the same function,
  * absent functions, INTx swizzle, the Q35 host bridge, firmware-like
- * resource assignment, exit-free windows, reset and teardown. */
+ * resource assignment, exit-free windows, ioeventfd windows following
+ * decode and relocation, reset and teardown. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -84,9 +85,40 @@ static void fake_unmap_direct(void *opaque, struct pci_device *d, unsigned bar)
 	hl.unmaps++;
 }
 
+struct ioeventfd_call {
+	uint64_t gpa;
+	unsigned len;
+	int fd;
+	bool assign;
+};
+
+#define MAX_IOEVENTFD_CALLS 64
+
+static struct {
+	struct ioeventfd_call calls[MAX_IOEVENTFD_CALLS];
+	unsigned n;
+	int ret;                        /* what the next assign returns */
+	unsigned live;                  /* assigned minus deassigned */
+} iel;
+
+static int fake_ioeventfd(void *opaque, struct pci_device *d, uint64_t gpa, unsigned len, int fd,
+			  bool assign)
+{
+	assert_true(iel.n < MAX_IOEVENTFD_CALLS);
+	iel.calls[iel.n++] = (struct ioeventfd_call){ gpa, len, fd, assign };
+	if (assign && iel.ret)
+		return iel.ret;
+	if (assign)
+		iel.live++;
+	else
+		iel.live--;
+	return 0;
+}
+
 static const struct pci_host_ops fake_host_ops = {
 	.map_direct = fake_map_direct,
 	.unmap_direct = fake_unmap_direct,
+	.ioeventfd = fake_ioeventfd,
 };
 
 static void fake_irq_set(void *opaque, unsigned pin, int level)
@@ -134,6 +166,7 @@ static int setup(void **state)
 
 	F = calloc(1, sizeof(*F));
 	memset(&hl, 0, sizeof(hl));
+	memset(&iel, 0, sizeof(iel));
 	log_threshold = LOG_ERROR;
 	assert_int_equal(bus_init(&F->pio, "pio"), 0);
 	assert_int_equal(bus_init(&F->mmio, "mmio"), 0);
@@ -908,6 +941,141 @@ static void test_direct_window(void **state)
 	free(page);
 }
 
+/* Finds the call at position i and checks it. */
+static void expect_ioeventfd(unsigned i, uint64_t gpa, unsigned len, int fd, bool assign)
+{
+	assert_true(i < iel.n);
+	assert_int_equal(iel.calls[i].gpa, gpa);
+	assert_int_equal(iel.calls[i].len, len);
+	assert_int_equal(iel.calls[i].fd, fd);
+	assert_int_equal(iel.calls[i].assign, assign);
+}
+
+static void test_ioeventfd_declaration(void **state)
+{
+	struct pci_device *d = &F->dev;
+	void *page = aligned_alloc(4096, 4096);
+
+	assert_int_equal(pci_bar_add_ioeventfd(d, 6, 0, 0, 5), -EINVAL);
+	assert_int_equal(pci_bar_add_ioeventfd(d, 1, 0, 0, 5), -EINVAL);      /* unused */
+	assert_int_equal(pci_bar_add_ioeventfd(d, 3, 0, 0, 5), -EINVAL);      /* MEM64 high half */
+	assert_int_equal(pci_bar_add_ioeventfd(d, 4, 0, 0, 5), -EINVAL);      /* IO BAR */
+	assert_int_equal(pci_bar_add_ioeventfd(d, 0, 0, 0, -1), -EINVAL);
+	assert_int_equal(pci_bar_add_ioeventfd(d, 0, 0, 3, 5), -EINVAL);      /* odd size */
+	assert_int_equal(pci_bar_add_ioeventfd(d, 0, 2, 4, 5), -EINVAL);      /* misaligned */
+	assert_int_equal(pci_bar_add_ioeventfd(d, 0, 0x4000, 0, 5), -EINVAL); /* past the end */
+	assert_int_equal(pci_bar_add_ioeventfd(d, 0, 0x3ffc, 8, 5), -EINVAL);
+	assert_int_equal(pci_bar_add_ioeventfd(d, 0, 0x3ff8, 8, 5), 0);
+	assert_int_equal(pci_bar_add_ioeventfd(d, 0, 0x3ffc, 2, 6), -EEXIST);
+	assert_int_equal(pci_bar_add_ioeventfd(d, 0, 0x3ff8, 0, 6), -EEXIST);
+	/* Not over an exit-free window, and a window not over them. */
+	assert_int_equal(pci_bar_set_direct(d, 0, 0x1000, 0x1000, page), 0);
+	assert_int_equal(pci_bar_add_ioeventfd(d, 0, 0x1800, 4, 6), -EINVAL);
+	assert_int_equal(pci_bar_set_direct(d, 0, 0x3000, 0x1000, page), -EINVAL);
+	/* Sixteen per BAR. */
+	for (unsigned i = 1; i < PCI_BAR_MAX_IOEVENTFDS; i++)
+		assert_int_equal(pci_bar_add_ioeventfd(d, 0, 4 * i, 0, 10 + (int)i), 0);
+	assert_int_equal(pci_bar_add_ioeventfd(d, 0, 0x200, 0, 40), -ENOSPC);
+	assert_int_equal(d->bars[0].nr_ioeventfds, PCI_BAR_MAX_IOEVENTFDS);
+	/* Nothing is assigned before the BAR decodes. */
+	assert_int_equal(iel.n, 0);
+	free(page);
+}
+
+static void test_ioeventfd_follow_bar(void **state)
+{
+	struct pci_device *d = &F->dev;
+
+	assert_int_equal(pci_bar_add_ioeventfd(d, 0, 0x3000, 0, 7), 0);
+	assert_int_equal(pci_bar_add_ioeventfd(d, 0, 0x3004, 2, 8), 0);
+	plug(PCI_DEVFN(3, 0));
+	pci_config_write(d, PCI_BASE_ADDRESS_0, 0xc0010000, 4);
+	assert_int_equal(iel.n, 0);                     /* decode still off */
+	pci_config_write(d, PCI_COMMAND, PCI_COMMAND_MEMORY, 2);
+	assert_int_equal(iel.n, 2);
+	expect_ioeventfd(0, 0xc0013000, 0, 7, true);
+	expect_ioeventfd(1, 0xc0013004, 2, 8, true);
+	assert_true(d->bars[0].ioeventfds[0].assigned);
+	assert_int_equal(d->bars[0].ioeventfds[0].gpa, 0xc0013000);
+	/* A window added while the BAR decodes is assigned at once. */
+	assert_int_equal(pci_bar_add_ioeventfd(d, 0, 0x3008, 4, 9), 0);
+	assert_int_equal(iel.n, 3);
+	expect_ioeventfd(2, 0xc0013008, 4, 9, true);
+	/* Relocation: each leaves the old address, then takes the new one. */
+	pci_config_write(d, PCI_BASE_ADDRESS_0, 0xc0020000, 4);
+	assert_int_equal(iel.n, 9);
+	expect_ioeventfd(3, 0xc0013000, 0, 7, false);
+	expect_ioeventfd(4, 0xc0013004, 2, 8, false);
+	expect_ioeventfd(5, 0xc0013008, 4, 9, false);
+	expect_ioeventfd(6, 0xc0023000, 0, 7, true);
+	expect_ioeventfd(7, 0xc0023004, 2, 8, true);
+	expect_ioeventfd(8, 0xc0023008, 4, 9, true);
+	assert_int_equal(iel.live, 3);
+	/* The same address again, or an IO decode toggle: nothing. */
+	pci_config_write(d, PCI_BASE_ADDRESS_0, 0xc0020000, 4);
+	pci_config_write(d, PCI_COMMAND, PCI_COMMAND_MEMORY | PCI_COMMAND_IO, 2);
+	assert_int_equal(iel.n, 9);
+	/* Decode off: all deassigned. A write still reaches the BAR's ops
+	 * (here the fake's, which records it) once decode is back. */
+	pci_config_write(d, PCI_COMMAND, 0, 2);
+	assert_int_equal(iel.n, 12);
+	expect_ioeventfd(9, 0xc0023000, 0, 7, false);
+	assert_int_equal(iel.live, 0);
+	assert_false(d->bars[0].ioeventfds[1].assigned);
+	/* An invalid address (a sizing write) takes them away too. */
+	pci_config_write(d, PCI_COMMAND, PCI_COMMAND_MEMORY, 2);
+	assert_int_equal(iel.live, 3);
+	pci_config_write(d, PCI_BASE_ADDRESS_0, 0xffffffff, 4);
+	assert_int_equal(iel.live, 0);
+	assert_false(d->bars[0].mapped);
+	pci_config_write(d, PCI_BASE_ADDRESS_0, 0xc0030000, 4);
+	assert_int_equal(iel.live, 3);
+	expect_ioeventfd(iel.n - 1, 0xc0033008, 4, 9, true);
+	/* Reset: decode off, everything deassigned. */
+	pci_device_reset(d);
+	assert_int_equal(iel.live, 0);
+	for (unsigned i = 0; i < 3; i++)
+		assert_false(d->bars[0].ioeventfds[i].assigned);
+}
+
+static void test_ioeventfd_mem64_refused_destroy(void **state)
+{
+	struct pci_device *d = &F->dev;
+	unsigned n;
+
+	assert_int_equal(pci_bar_add_ioeventfd(d, 2, 0x100, 4, 11), 0);
+	plug(PCI_DEVFN(3, 0));
+	pci_config_write(d, PCI_BASE_ADDRESS_0 + 8, 0x00000000, 4);
+	pci_config_write(d, PCI_BASE_ADDRESS_0 + 12, 0x1, 4);
+	pci_config_write(d, PCI_COMMAND, PCI_COMMAND_MEMORY, 2);
+	assert_int_equal(iel.n, 1);
+	expect_ioeventfd(0, 0x100000100ull, 4, 11, true);
+	/* Moving the high dword moves the window. */
+	pci_config_write(d, PCI_BASE_ADDRESS_0 + 12, 0x2, 4);
+	expect_ioeventfd(1, 0x100000100ull, 4, 11, false);
+	expect_ioeventfd(2, 0x200000100ull, 4, 11, true);
+	/* The host refuses (no room for another ioeventfd): it traps, and
+	 * nothing is owed when decode goes off. */
+	pci_config_write(d, PCI_COMMAND, 0, 2);
+	iel.ret = -ENOSPC;
+	pci_config_write(d, PCI_COMMAND, PCI_COMMAND_MEMORY, 2);
+	assert_true(d->bars[2].mapped);
+	assert_false(d->bars[2].ioeventfds[0].assigned);
+	n = iel.n;
+	pci_config_write(d, PCI_COMMAND, 0, 2);
+	assert_int_equal(iel.n, n);
+	/* The next time decode comes on, it is tried again. */
+	iel.ret = 0;
+	pci_config_write(d, PCI_COMMAND, PCI_COMMAND_MEMORY, 2);
+	assert_true(d->bars[2].ioeventfds[0].assigned);
+	assert_int_equal(iel.live, 1);
+	/* Destroy deassigns. */
+	pci_device_destroy(d);
+	assert_int_equal(iel.live, 0);
+	expect_ioeventfd(iel.n - 1, 0x200000100ull, 4, 11, false);
+	assert_int_equal(pci_device_init(d, "testdev", &test_id, NULL, NULL), 0);  /* for teardown */
+}
+
 static void test_reset(void **state)
 {
 	struct pci_device *d = &F->dev;
@@ -1013,6 +1181,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_plug_rules, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_assign_resources, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_direct_window, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_ioeventfd_declaration, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_ioeventfd_follow_bar, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_ioeventfd_mem64_refused_destroy, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reset, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_host_init_errors, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_host_destroy_detaches, setup, teardown),
