@@ -20,44 +20,54 @@ echo "== 1. boot: warden run --cpus 2 --stats $G/hello.elf"
 "$W" run --cpus 2 --stats --cmdline "demo=1" "$G/hello.elf" || status=1
 
 truncate -s 256M "$tmp/disk.img"
-for mode in emulated passthrough; do
-	echo
-	echo "== 2. nvme-selftest, $mode (disk: 256 MiB file through io_uring)"
-	# The selftest provokes guest errors on purpose; their log lines are not shown.
-	"$W" run --disk "path=$tmp/disk.img,mode=$mode" "$G/nvme-selftest.elf" 2>/dev/null | tail -n 3 || status=1
-done
-for mode in emulated passthrough; do
-	echo
-	echo "== 3. nvme-bench, $mode (RAM backend, ${SECS}s per workload)"
-	"$W" run --disk "path=ram:256M,mode=$mode" --cmdline "secs=$SECS" "$G/nvme-bench.elf" \
-		>"$tmp/bench-$mode.txt" 2>&1 || status=1
-	grep '^nvme-bench: ' "$tmp/bench-$mode.txt"
-done
+# label : --disk options : guest program prefix
+attachments="nvme-emulated:type=nvme,mode=emulated:nvme
+virtio-blk:type=virtio-blk:virtio
+nvme-passthrough:type=nvme,mode=passthrough:nvme"
+echo
+echo "== 2. selftests (disk: 256 MiB file through io_uring)"
+while IFS=: read -r label opts prog; do
+	# The selftests provoke guest errors on purpose; their log lines are not shown.
+	printf '%-18s ' "$label"
+	"$W" run --disk "path=$tmp/disk.img,$opts" "$G/$prog-selftest.elf" 2>/dev/null | tail -n 1 ||
+		status=1
+done <<<"$attachments"
+echo
+echo "== 3. benchmarks (RAM backend, ${SECS}s per workload)"
+while IFS=: read -r label opts prog; do
+	echo "-- $label"
+	"$W" run --disk "path=ram:256M,$opts" --cmdline "secs=$SECS" "$G/$prog-bench.elf" \
+		>"$tmp/bench-$label.txt" 2>&1 || status=1
+	grep -E '^(nvme|virtio)-bench: ' "$tmp/bench-$label.txt"
+done <<<"$attachments"
 
 echo
-echo "== NVMe: emulated vs passthrough (same controller logic, same guest driver)"
+echo "== The three ways to a disk, same workloads (ratio: IOPS against nvme-emulated)"
 awk '
 function field(line, key,   i, n, a) {
 	n = split(line, a, " ")
 	for (i = 1; i <= n; i++) if (index(a[i], key "=") == 1) return substr(a[i], length(key) + 2)
 	return "-"
 }
-FNR == 1 { mode = (FILENAME ~ /passthrough/) ? "pt" : "em" }
-/^nvme-bench: / {
+FNR == 1 { mode = FILENAME; sub(/.*bench-/, "", mode); sub(/\.txt$/, "", mode); modes[++nm] = mode }
+/^(nvme|virtio)-bench: / {
 	w = $2 " qd=" field($0, "qd")
 	if (!(w in seen)) { seen[w] = 1; order[++n] = w }
 	iops[w, mode] = field($0, "iops"); p50[w, mode] = field($0, "p50_us")
 	p99[w, mode] = field($0, "p99_us"); epi[w, mode] = field($0, "exits_per_io")
 }
 END {
-	printf "%-14s | %10s %8s %8s %9s | %10s %8s %8s %9s | %7s\n", "workload", "emul IOPS",
-	       "p50 us", "p99 us", "exits/IO", "pt IOPS", "p50 us", "p99 us", "exits/IO", "pt/emul"
+	printf "%-12s %-18s %10s %9s %9s %9s %8s\n", "workload", "attachment", "IOPS", "p50 us",
+	       "p99 us", "exits/IO", "ratio"
 	for (i = 1; i <= n; i++) {
 		w = order[i]
-		r = (iops[w, "em"] > 0) ? sprintf("%.1fx", iops[w, "pt"] / iops[w, "em"]) : "-"
-		printf "%-14s | %10s %8s %8s %9s | %10s %8s %8s %9s | %7s\n", w, iops[w, "em"],
-		       p50[w, "em"], p99[w, "em"], epi[w, "em"], iops[w, "pt"], p50[w, "pt"],
-		       p99[w, "pt"], epi[w, "pt"], r
+		for (k = 1; k <= nm; k++) {
+			md = modes[k]
+			base = iops[w, "nvme-emulated"]
+			r = (base > 0) ? sprintf("%.1fx", iops[w, md] / base) : "-"
+			printf "%-12s %-18s %10s %9s %9s %9s %8s\n", (k == 1 ? w : ""), md, iops[w, md],
+			       p50[w, md], p99[w, md], epi[w, md], r
+		}
 	}
-}' "$tmp/bench-emulated.txt" "$tmp/bench-passthrough.txt"
+}' "$tmp/bench-nvme-emulated.txt" "$tmp/bench-virtio-blk.txt" "$tmp/bench-nvme-passthrough.txt"
 exit $status

@@ -86,8 +86,12 @@ int config_parse_disk(const char *spec, struct disk_config *d, unsigned index)
 			}
 			have_path = true;
 		} else if (!strcmp(key, "type")) {
-			if (strcmp(val, "nvme")) {
-				fprintf(stderr, "warden: --disk: unknown type '%s' (supported: nvme)\n", val);
+			if (!strcmp(val, "nvme")) {
+				d->type = DISK_TYPE_NVME;
+			} else if (!strcmp(val, "virtio-blk")) {
+				d->type = DISK_TYPE_VIRTIO_BLK;
+			} else {
+				fprintf(stderr, "warden: --disk: unknown type '%s' (nvme or virtio-blk)\n", val);
 				return -EINVAL;
 			}
 		} else if (!strcmp(key, "mode")) {
@@ -99,6 +103,7 @@ int config_parse_disk(const char *spec, struct disk_config *d, unsigned index)
 				fprintf(stderr, "warden: --disk: unknown mode '%s' (emulated or passthrough)\n", val);
 				return -EINVAL;
 			}
+			d->mode_given = true;
 		} else if (!strcmp(key, "readonly")) {
 			if (!flag_value(val, &d->read_only)) {
 				fprintf(stderr, "warden: --disk: readonly takes on or off, not '%s'\n", val);
@@ -128,6 +133,16 @@ int config_parse_disk(const char *spec, struct disk_config *d, unsigned index)
 		fprintf(stderr, "warden: --disk needs path=FILE or path=ram:SIZE\n");
 		return -EINVAL;
 	}
+	/* Each virtio queue needs its own ioeventfd window, and a BAR holds 16:
+	 * more queues would notify through exits. */
+	if (d->type == DISK_TYPE_VIRTIO_BLK && d->queues > 16) {
+		fprintf(stderr, "warden: --disk: virtio-blk takes at most 16 queues\n");
+		return -EINVAL;
+	}
+	if (d->type == DISK_TYPE_VIRTIO_BLK && d->mode_given) {
+		fprintf(stderr, "warden: --disk: mode= applies to nvme; virtio-blk is paravirtual\n");
+		return -EINVAL;
+	}
 	return 0;
 }
 
@@ -149,19 +164,23 @@ void config_usage(FILE *out)
 		"  --cmdline STR     kernel command line\n"
 		"  --initrd FILE     initial ramdisk, passed as a boot module\n"
 		"  --disk SPEC       add a disk (repeatable, up to %d):\n"
-		"                      path=FILE|ram:SIZE,type=nvme,mode=emulated|passthrough\n"
+		"                      path=FILE|ram:SIZE,type=nvme|virtio-blk\n"
+		"                      [,mode=emulated|passthrough] (nvme only)\n"
 		"                      [,readonly=on][,serial=S][,queues=N]\n"
 		"                    emulated: every register access traps to the VMM, which\n"
 		"                    runs commands on the vCPU thread; passthrough: the\n"
 		"                    controller runs on its own thread behind an IOMMU domain\n"
 		"                    holding exactly the VM's RAM, doorbells and interrupts\n"
-		"                    without userspace exits\n"
+		"                    without userspace exits; virtio-blk: paravirtual, an I/O\n"
+		"                    thread fed by ioeventfd, interrupts by irqfd\n"
+		"  --device edu      add a QEMU-compatible edu DMA test device (repeatable, up to %d)\n"
 		"  --stats           print exit counters and timings to stderr at exit\n"
 		"  -v, --verbose     more log output\n"
 		"\n"
 		"exit status: the guest's debug-exit code ((v << 1) | 1, as QEMU's\n"
 		"isa-debug-exit), 0 on clean power-off, 1 guest crash, 2 usage or load\n"
-		"error, 3 host error (e.g. no /dev/kvm)\n", CONFIG_MAX_VCPUS, CONFIG_MAX_DISKS);
+		"error, 3 host error (e.g. no /dev/kvm)\n", CONFIG_MAX_VCPUS, CONFIG_MAX_DISKS,
+		CONFIG_MAX_DEVICES);
 }
 
 static int bad(const char *what, const char *val)
@@ -173,7 +192,7 @@ static int bad(const char *what, const char *val)
 int config_parse_run(struct vm_config *cfg, int argc, char **argv)
 {
 	enum { OPT_MEM = 256, OPT_CPUS, OPT_HOSTMEM, OPT_SERIAL, OPT_CMDLINE, OPT_INITRD,
-	       OPT_STATS, OPT_KVM, OPT_DISK };
+	       OPT_STATS, OPT_KVM, OPT_DISK, OPT_DEVICE };
 	static const struct option opts[] = {
 		{ "mem", required_argument, NULL, OPT_MEM },
 		{ "cpus", required_argument, NULL, OPT_CPUS },
@@ -184,6 +203,7 @@ int config_parse_run(struct vm_config *cfg, int argc, char **argv)
 		{ "stats", no_argument, NULL, OPT_STATS },
 		{ "kvm-device", required_argument, NULL, OPT_KVM },
 		{ "disk", required_argument, NULL, OPT_DISK },
+		{ "device", required_argument, NULL, OPT_DEVICE },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -230,6 +250,15 @@ int config_parse_run(struct vm_config *cfg, int argc, char **argv)
 			if (config_parse_disk(optarg, &cfg->disks[cfg->nr_disks], cfg->nr_disks))
 				return -EINVAL;
 			cfg->nr_disks++;
+			break;
+		case OPT_DEVICE:
+			if (strcmp(optarg, "edu"))
+				return bad("--device (supported: edu)", optarg);
+			if (cfg->nr_devices == CONFIG_MAX_DEVICES) {
+				fprintf(stderr, "warden: at most %d --device options\n", CONFIG_MAX_DEVICES);
+				return -EINVAL;
+			}
+			cfg->devices[cfg->nr_devices++] = DEVICE_EDU;
 			break;
 		case 'v': cfg->verbose = true; break;
 		case 'h': return 1;

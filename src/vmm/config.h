@@ -14,20 +14,27 @@
 #define CONFIG_MAX_DISKS          8
 #define CONFIG_DEFAULT_QUEUES     4
 
-enum disk_type { DISK_TYPE_NVME };
+enum disk_type { DISK_TYPE_NVME, DISK_TYPE_VIRTIO_BLK };
 enum disk_mode { DISK_MODE_EMULATED, DISK_MODE_PASSTHROUGH };
 
-/* --disk path=FILE|ram:SIZE,type=nvme,mode=emulated|passthrough[,readonly=on]
- *        [,serial=S][,queues=N] */
+/* --disk path=FILE|ram:SIZE,type=nvme|virtio-blk,mode=emulated|passthrough
+ *        [,readonly=on][,serial=S][,queues=N]
+ * (mode applies to NVMe; virtio-blk is paravirtual: an I/O thread fed by
+ * ioeventfd, interrupts by irqfd.) */
 struct disk_config {
 	char path[1024];                /* empty for a RAM disk */
 	uint64_t ram_size;              /* > 0: RAM backend */
 	enum disk_type type;
 	enum disk_mode mode;
 	bool read_only;
+	bool mode_given;
 	char serial[21];
 	unsigned queues;                /* I/O queue pairs */
 };
+
+#define CONFIG_MAX_DEVICES        4
+
+enum device_kind { DEVICE_EDU };
 
 struct vm_config {
 	uint64_t mem_size;
@@ -42,6 +49,8 @@ struct vm_config {
 	bool verbose;
 	struct disk_config disks[CONFIG_MAX_DISKS];
 	unsigned nr_disks;
+	enum device_kind devices[CONFIG_MAX_DEVICES];   /* --device NAME */
+	unsigned nr_devices;
 };
 
 /* One --disk value; 0, or -EINVAL after printing one line saying why. */

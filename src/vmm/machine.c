@@ -216,6 +216,9 @@ static int machine_pci(struct machine *m)
 	ret = machine_disks_create(m);
 	if (ret < 0)
 		return ret;
+	ret = machine_devs_create(m);
+	if (ret < 0)
+		return ret;
 	ret = pci_host_assign_resources(&m->pci, MACHINE_MMIO_HOLE_BASE, MACHINE_MMIO_HOLE_END, 0, 0,
 					MACHINE_PCI_IO_BASE, MACHINE_PCI_IO_END);
 	if (ret < 0)
@@ -461,6 +464,37 @@ static void *machine_stdin_thread(void *arg)
 	return NULL;
 }
 
+/* Teardown watchdog: once the machine is stopping, the process must end
+ * even if a device thread misbehaves (a host bug, but never a hang). Only
+ * plain values are used: the machine may be freed by then. */
+static int watchdog_status;
+
+static void *machine_teardown_watchdog(void *arg)
+{
+	struct timespec ts = { .tv_sec = MACHINE_TEARDOWN_TIMEOUT_MS / 1000 };
+
+	(void)arg;
+	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+		;
+	fprintf(stderr, "warden: host error: teardown did not finish within %u ms; exiting\n",
+		MACHINE_TEARDOWN_TIMEOUT_MS);
+	_exit(watchdog_status ? watchdog_status : WARDEN_EXIT_HOST);
+	return NULL;
+}
+
+static void machine_arm_watchdog(int status)
+{
+	pthread_attr_t attr;
+	pthread_t t;
+
+	watchdog_status = status;
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	if (pthread_create(&t, &attr, machine_teardown_watchdog, NULL))
+		log_warn("cannot start the teardown watchdog");
+	pthread_attr_destroy(&attr);
+}
+
 static volatile sig_atomic_t host_signal;
 
 static void host_signal_handler(int sig)
@@ -477,6 +511,8 @@ int machine_run(struct machine *m)
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
 	ret = machine_disks_start(m);
+	if (!ret)
+		ret = machine_devs_start(m);
 	for (unsigned i = 0; i < m->nr_vcpus && !ret; i++)
 		ret = vcpu_start(&m->vcpus[i]);
 	if (ret)
@@ -505,11 +541,22 @@ int machine_run(struct machine *m)
 		}
 	}
 	pthread_mutex_unlock(&m->lock);
+	machine_arm_watchdog(m->exit_status);
 	for (unsigned i = 0; i < m->nr_vcpus; i++)
 		vcpu_kick(&m->vcpus[i]);
-	for (unsigned i = 0; i < m->nr_vcpus; i++)
-		vcpu_join(&m->vcpus[i]);
+	for (unsigned i = 0; i < m->nr_vcpus; i++) {
+		if (vcpu_join(&m->vcpus[i], MACHINE_STOP_TIMEOUT_MS) == 0)
+			continue;
+		/* A vCPU blocked outside KVM_RUN (a device thread holding a lock it
+		 * needs) cannot be kicked; the process must still end. */
+		fprintf(stderr, "warden: host error: vcpu %u did not stop within %u ms after "
+			"'%s'; exiting without cleanup\n", i, MACHINE_STOP_TIMEOUT_MS,
+			m->exit_reason ? m->exit_reason : "stop");
+		serial_flush(&m->com1);
+		_exit(m->exit_status ? m->exit_status : WARDEN_EXIT_HOST);
+	}
 	machine_disks_stop(m);
+	machine_devs_stop(m);
 	if (stdin_reader)
 		pthread_join(m->stdin_thread, NULL);
 	serial_flush(&m->com1);
@@ -552,6 +599,7 @@ void machine_print_stats(struct machine *m, FILE *out)
 	if (m->iommu_ready)
 		fprintf(out, "  iommu faults         %llu\n", (unsigned long long)machine_iommu_faults(m));
 	machine_disks_print_stats(m, out);
+	machine_devs_print_stats(m, out);
 	fprintf(out, "  hypervisor canaries  %s\n",
 		arena_check_canaries(&m->arena) ? "CORRUPTED" : "intact");
 }
@@ -568,6 +616,7 @@ void machine_destroy(struct machine *m)
 	/* Devices go before the buses they sit on and the memory they use. */
 	/* Devices that DMA go first, then the IOMMU (inside), then the bus. */
 	machine_disks_destroy(m);
+	machine_devs_destroy(m);
 	if (m->pci_ready)
 		pci_host_destroy(&m->pci);
 	if (m->devices_ready) {

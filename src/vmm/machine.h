@@ -27,6 +27,7 @@
 #include "vmm/config.h"
 #include "vmm/irqroute.h"
 #include "vmm/kvm.h"
+#include "vmm/machine_dev.h"
 #include "vmm/machine_disk.h"
 #include "vmm/vcpu.h"
 
@@ -54,6 +55,8 @@
 #define MACHINE_PCI_IO_END      0x10000
 #define MACHINE_PCI_INTX_GSI    16              /* INTA..INTD swizzled onto 16..19 */
 #define MACHINE_FIRST_DIRECT_SLOT 8             /* memslots after guest RAM */
+#define MACHINE_STOP_TIMEOUT_MS 5000            /* for vCPUs to leave after a stop */
+#define MACHINE_TEARDOWN_TIMEOUT_MS 15000       /* for the whole teardown */
 
 struct machine {
 	struct vm_config cfg;
@@ -85,6 +88,8 @@ struct machine {
 	struct iommu_domain *domain;    /* this VM's host domain */
 	struct machine_disk disks[CONFIG_MAX_DISKS];
 	unsigned nr_disks;
+	struct machine_dev devs[CONFIG_MAX_DEVICES];
+	unsigned nr_devs;
 	unsigned next_memslot;
 	struct msi_sink msi;
 	struct power_ctl power;

@@ -3,6 +3,7 @@
 #include "base/log.h"
 
 #include <errno.h>
+#include <sys/ioctl.h>
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
@@ -11,9 +12,16 @@
 static struct machine_disk *disk_of(struct machine *m, struct pci_device *d)
 {
 	for (unsigned i = 0; i < m->nr_disks; i++)
-		if (m->disks[i].nvme_ready && nvme_pci_dev(&m->disks[i].nvme) == d)
+		if (m->disks[i].dev_ready && m->disks[i].dev == d)
 			return &m->disks[i];
 	return NULL;
+}
+
+static const char *disk_kind(const struct machine_disk *disk)
+{
+	if (disk->cfg.type == DISK_TYPE_VIRTIO_BLK)
+		return "virtio-blk";
+	return disk->cfg.mode == DISK_MODE_PASSTHROUGH ? "nvme passthrough" : "nvme emulated";
 }
 
 /* pci_host_ops: the exit-free doorbell window becomes a KVM memslot while
@@ -50,7 +58,7 @@ static void disk_msix_vector_changed(void *opaque, struct pci_device *d, unsigne
 	uint32_t data;
 	bool masked;
 
-	if (!disk || disk->cfg.mode != DISK_MODE_PASSTHROUGH || vector >= disk->nvec)
+	if (!disk || !disk->irqfd_msix || vector >= disk->nvec)
 		return;
 	if (!pci_msix_vector(d, vector, &addr, &data, &masked))
 		return;
@@ -58,9 +66,32 @@ static void disk_msix_vector_changed(void *opaque, struct pci_device *d, unsigne
 	irqroute_commit(&m->routes);
 }
 
+/* Notification writes (virtio) become eventfd signals inside KVM: the
+ * vCPU leaves the guest only as far as the kernel, never to this process. */
+static int disk_ioeventfd(void *opaque, struct pci_device *d, uint64_t gpa, unsigned len, int fd,
+			  bool assign)
+{
+	struct machine *m = opaque;
+	struct kvm_ioeventfd io = {
+		.addr = gpa, .len = len, .fd = fd,
+		.flags = assign ? 0 : KVM_IOEVENTFD_FLAG_DEASSIGN,
+	};
+
+	if (ioctl(m->vm_fd, KVM_IOEVENTFD, &io) < 0) {
+		int ret = -errno;
+
+		log_error(PCI_BDF_FMT ": %s ioeventfd at 0x%llx (%u bytes): %s", PCI_BDF_ARGS(d->bdf),
+			  assign ? "assigning" : "removing", (unsigned long long)gpa, len,
+			  strerror(errno));
+		return ret;
+	}
+	return 0;
+}
+
 const struct pci_host_ops machine_pci_host_ops = {
 	.map_direct = disk_map_direct,
 	.unmap_direct = disk_unmap_direct,
+	.ioeventfd = disk_ioeventfd,
 	.msix_vector_changed = disk_msix_vector_changed,
 };
 
@@ -126,7 +157,7 @@ static int disk_setup_passthrough(struct machine *m, struct machine_disk *disk)
  * thread's completion interrupt goes straight into KVM. */
 static int disk_setup_irqfds(struct machine *m, struct machine_disk *disk)
 {
-	struct pci_device *d = nvme_pci_dev(&disk->nvme);
+	struct pci_device *d = disk->dev;
 
 	for (unsigned v = 0; v < disk->nvec; v++) {
 		int gsi = irqroute_alloc(&m->routes);
@@ -169,14 +200,11 @@ int machine_disks_open(struct machine *m)
 	return 0;
 }
 
-static int disk_create(struct machine *m, unsigned i)
+static int disk_create_nvme(struct machine *m, struct machine_disk *disk)
 {
-	struct machine_disk *disk = &m->disks[i];
 	struct nvme_pci_config ncfg;
 	int ret = 0;
 
-	disk->bdf = PCI_BDF(0, PCI_DEVFN(MACHINE_DISK_FIRST_SLOT + i, 0));
-	disk->nvec = disk->cfg.queues + 1;
 	if (disk->cfg.mode == DISK_MODE_PASSTHROUGH)
 		ret = disk_setup_passthrough(m, disk);
 	else
@@ -184,7 +212,6 @@ static int disk_create(struct machine *m, unsigned i)
 	if (ret < 0)
 		return ret;
 	memset(&ncfg, 0, sizeof(ncfg));
-	snprintf(disk->name, sizeof(disk->name), "nvme%u", i);
 	ncfg.name = disk->name;
 	ncfg.backend = disk->backend;
 	ncfg.max_ioqs = (uint16_t)disk->cfg.queues;
@@ -194,15 +221,58 @@ static int disk_create(struct machine *m, unsigned i)
 	ncfg.dma = &disk->dma;
 	ncfg.serial = disk->cfg.serial;
 	ret = nvme_pci_init(&disk->nvme, &ncfg);
-	if (ret < 0) {
-		log_error("%s: creating the NVMe controller: %s", disk->name, strerror(-ret));
-		return ret;
-	}
-	disk->nvme_ready = true;
-	ret = pci_host_plug(&m->pci, nvme_pci_dev(&disk->nvme), PCI_DEVFN(MACHINE_DISK_FIRST_SLOT + i, 0));
 	if (ret < 0)
 		return ret;
-	if (disk->cfg.mode == DISK_MODE_PASSTHROUGH)
+	disk->dev = nvme_pci_dev(&disk->nvme);
+	disk->nvec = disk->cfg.queues + 1;
+	disk->irqfd_msix = ncfg.passthrough;
+	return 0;
+}
+
+static int disk_create_virtio_blk(struct machine *m, struct machine_disk *disk)
+{
+	struct virtio_blk_pci_config vcfg;
+	int ret;
+
+	dma_as_init_direct(&disk->dma, &m->gmem, disk->bdf);
+	memset(&vcfg, 0, sizeof(vcfg));
+	vcfg.name = disk->name;
+	vcfg.backend = disk->backend;
+	vcfg.dma = &disk->dma;
+	vcfg.num_queues = disk->cfg.queues;
+	vcfg.queue_size = 256;
+	vcfg.serial = disk->cfg.serial;
+	vcfg.read_only = disk->cfg.read_only;
+	ret = virtio_blk_pci_init(&disk->vblk, &vcfg);
+	if (ret < 0)
+		return ret;
+	disk->dev = virtio_blk_pci_dev(&disk->vblk);
+	disk->nvec = disk->cfg.queues + 1;      /* config change + one per queue */
+	disk->irqfd_msix = true;
+	return 0;
+}
+
+static int disk_create(struct machine *m, unsigned i)
+{
+	struct machine_disk *disk = &m->disks[i];
+	int ret;
+
+	disk->bdf = PCI_BDF(0, PCI_DEVFN(MACHINE_DISK_FIRST_SLOT + i, 0));
+	snprintf(disk->name, sizeof(disk->name), "%s%u",
+		 disk->cfg.type == DISK_TYPE_VIRTIO_BLK ? "vblk" : "nvme", i);
+	if (disk->cfg.type == DISK_TYPE_VIRTIO_BLK)
+		ret = disk_create_virtio_blk(m, disk);
+	else
+		ret = disk_create_nvme(m, disk);
+	if (ret < 0) {
+		log_error("%s: creating the device: %s", disk->name, strerror(-ret));
+		return ret;
+	}
+	disk->dev_ready = true;
+	ret = pci_host_plug(&m->pci, disk->dev, PCI_DEVFN(MACHINE_DISK_FIRST_SLOT + i, 0));
+	if (ret < 0)
+		return ret;
+	if (disk->irqfd_msix)
 		ret = disk_setup_irqfds(m, disk);
 	return ret;
 }
@@ -222,7 +292,8 @@ int machine_disks_start(struct machine *m)
 {
 	for (unsigned i = 0; i < m->nr_disks; i++) {
 		struct machine_disk *disk = &m->disks[i];
-		int ret = nvme_pci_start(&disk->nvme);
+		int ret = disk->cfg.type == DISK_TYPE_VIRTIO_BLK ? virtio_blk_pci_start(&disk->vblk)
+								 : nvme_pci_start(&disk->nvme);
 
 		if (ret < 0) {
 			log_error("%s: starting: %s", disk->name, strerror(-ret));
@@ -236,9 +307,13 @@ int machine_disks_start(struct machine *m)
 void machine_disks_stop(struct machine *m)
 {
 	for (unsigned i = 0; i < m->nr_disks; i++) {
-		if (m->disks[i].started)
-			nvme_pci_stop(&m->disks[i].nvme);
-		m->disks[i].started = false;
+		struct machine_disk *disk = &m->disks[i];
+
+		if (disk->started && disk->cfg.type == DISK_TYPE_VIRTIO_BLK)
+			virtio_blk_pci_stop(&disk->vblk);
+		else if (disk->started)
+			nvme_pci_stop(&disk->nvme);
+		disk->started = false;
 	}
 }
 
@@ -248,7 +323,9 @@ void machine_disks_destroy(struct machine *m)
 	for (unsigned i = 0; i < m->nr_disks; i++) {
 		struct machine_disk *disk = &m->disks[i];
 
-		if (disk->nvme_ready)
+		if (disk->dev_ready && disk->cfg.type == DISK_TYPE_VIRTIO_BLK)
+			virtio_blk_pci_destroy(&disk->vblk);
+		else if (disk->dev_ready)
 			nvme_pci_destroy(&disk->nvme);
 		for (unsigned v = 0; v < MACHINE_DISK_MAX_VECTORS; v++) {
 			if (disk->efd[v] >= 0) {
@@ -272,41 +349,47 @@ void machine_disks_destroy(struct machine *m)
 	m->iommu_ready = false;
 }
 
+static void disk_print_nvme_stats(struct machine_disk *disk, FILE *out)
+{
+	struct nvme_pci_stats st;
+	uint64_t io = 0, admin = 0;
+
+	nvme_pci_stats(&disk->nvme, &st);
+	for (unsigned op = 0; op < 256; op++) {
+		io += st.ctrl.io_cmds[op];
+		admin += st.ctrl.admin_cmds[op];
+	}
+	fprintf(out, "    commands           %llu I/O, %llu admin, %llu errors\n",
+		(unsigned long long)io, (unsigned long long)admin, (unsigned long long)st.ctrl.errors);
+	fprintf(out, "    bytes              %llu read, %llu written\n",
+		(unsigned long long)st.ctrl.bytes_read, (unsigned long long)st.ctrl.bytes_written);
+	fprintf(out, "    interrupts         %llu (dropped %llu)\n",
+		(unsigned long long)st.irqs_delivered, (unsigned long long)st.irqs_dropped);
+	fprintf(out, "    invalid doorbells  %llu, fatal %llu, async events %llu\n",
+		(unsigned long long)st.ctrl.invalid_doorbells, (unsigned long long)st.ctrl.fatal,
+		(unsigned long long)st.ctrl.async_events);
+	if (disk->cfg.mode == DISK_MODE_PASSTHROUGH && st.engine.wall_ns)
+		fprintf(out, "    engine             %llu polls (%llu busy), %llu sleeps, "
+			"CPU %.1f%% of %.3f s\n", (unsigned long long)st.engine.polls,
+			(unsigned long long)st.engine.busy_polls, (unsigned long long)st.engine.idle_sleeps,
+			100.0 * st.engine.cpu_ns / st.engine.wall_ns, st.engine.wall_ns / 1e9);
+}
+
 void machine_disks_print_stats(struct machine *m, FILE *out)
 {
 	for (unsigned i = 0; i < m->nr_disks; i++) {
 		struct machine_disk *disk = &m->disks[i];
-		struct nvme_pci_stats st;
-		uint64_t io = 0, admin = 0;
 
-		if (!disk->nvme_ready)
+		if (!disk->dev_ready)
 			continue;
-		nvme_pci_stats(&disk->nvme, &st);
-		for (unsigned op = 0; op < 256; op++) {
-			io += st.ctrl.io_cmds[op];
-			admin += st.ctrl.admin_cmds[op];
-		}
 		fprintf(out, "  %s " PCI_BDF_FMT "  %s, %s\n", disk->name, PCI_BDF_ARGS(disk->bdf),
-			disk->cfg.mode == DISK_MODE_PASSTHROUGH ? "passthrough" : "emulated",
-			disk->backend->desc);
-		fprintf(out, "    commands           %llu I/O, %llu admin, %llu errors\n",
-			(unsigned long long)io, (unsigned long long)admin,
-			(unsigned long long)st.ctrl.errors);
-		fprintf(out, "    bytes              %llu read, %llu written\n",
-			(unsigned long long)st.ctrl.bytes_read, (unsigned long long)st.ctrl.bytes_written);
-		fprintf(out, "    interrupts         %llu (dropped %llu)\n",
-			(unsigned long long)st.irqs_delivered, (unsigned long long)st.irqs_dropped);
-		fprintf(out, "    invalid doorbells  %llu, fatal %llu, async events %llu\n",
-			(unsigned long long)st.ctrl.invalid_doorbells, (unsigned long long)st.ctrl.fatal,
-			(unsigned long long)st.ctrl.async_events);
+			disk_kind(disk), disk->backend->desc);
+		if (disk->cfg.type == DISK_TYPE_VIRTIO_BLK)
+			virtio_blk_pci_print_stats(&disk->vblk, out);
+		else
+			disk_print_nvme_stats(disk, out);
 		fprintf(out, "    dma                %llu faults, %llu blocked (bus master off)\n",
 			(unsigned long long)disk->dma.stats.faults,
 			(unsigned long long)disk->dma.stats.blocked);
-		if (disk->cfg.mode == DISK_MODE_PASSTHROUGH && st.engine.wall_ns)
-			fprintf(out, "    engine             %llu polls (%llu busy), %llu sleeps, "
-				"CPU %.1f%% of %.3f s\n", (unsigned long long)st.engine.polls,
-				(unsigned long long)st.engine.busy_polls,
-				(unsigned long long)st.engine.idle_sleeps,
-				100.0 * st.engine.cpu_ns / st.engine.wall_ns, st.engine.wall_ns / 1e9);
 	}
 }

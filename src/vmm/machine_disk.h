@@ -1,5 +1,6 @@
-/* Disks on the machine's PCI bus: the same NVMe controller logic attached
- * two ways.
+/* Disks on the machine's PCI bus. virtio-blk is paravirtual: an I/O thread
+ * fed by ioeventfd notifications, interrupts by irqfd, DMA through the VM's
+ * address space. NVMe is the same controller logic attached two ways.
  *   emulated     BAR0 traps; commands run on the vCPU thread at the doorbell
  *                exit; DMA through the VM's direct GPA space.
  *   passthrough  the controller runs on its own engine thread; the doorbell
@@ -15,10 +16,11 @@
 
 #include "backend/blk.h"
 #include "devices/nvme.h"
+#include "devices/virtio_blk.h"
 #include "iommu/dma.h"
 #include "vmm/config.h"
 
-#define MACHINE_DISK_MAX_VECTORS   65          /* admin + 64 I/O queues */
+#define MACHINE_DISK_MAX_VECTORS   66          /* admin/config + 64 queues, spare */
 #define MACHINE_DISK_FIRST_SLOT    3           /* PCI slot of disk 0 */
 
 struct machine;
@@ -28,8 +30,11 @@ struct machine_disk {
 	char name[16];
 	uint16_t bdf;
 	struct blk_backend *backend;
-	struct nvme_pci nvme;
-	bool nvme_ready, started;
+	struct pci_device *dev;         /* the function on the bus */
+	struct nvme_pci nvme;           /* type=nvme */
+	struct virtio_blk_pci vblk;     /* type=virtio-blk */
+	bool dev_ready, started;
+	bool irqfd_msix;                /* MSI-X vectors delivered through irqfd */
 	struct dma_as dma;
 	void *doorbell_page;            /* passthrough: exit-free doorbells */
 	int direct_slot;                /* KVM memslot of the doorbell page, -1 none */

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <time.h>
 #include <unistd.h>
 
 #define VCPU_KICK_SIGNAL SIGUSR1
@@ -400,9 +401,23 @@ void vcpu_kick(struct vcpu *v)
 	pthread_kill(v->thread, VCPU_KICK_SIGNAL);
 }
 
-void vcpu_join(struct vcpu *v)
+int vcpu_join(struct vcpu *v, unsigned timeout_ms)
 {
-	if (v->started)
-		pthread_join(v->thread, NULL);
+	struct timespec ts;
+	int ret;
+
+	if (!v->started)
+		return 0;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += timeout_ms / 1000;
+	ts.tv_nsec += (long)(timeout_ms % 1000) * 1000000;
+	if (ts.tv_nsec >= 1000000000) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000;
+	}
+	ret = pthread_timedjoin_np(v->thread, NULL, &ts);
+	if (ret)
+		return -ret;
 	v->started = false;
+	return 0;
 }

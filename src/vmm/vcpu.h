@@ -38,7 +38,10 @@ int vcpu_set_boot_state(struct vcpu *v, const struct boot_entry *e, uint64_t gdt
 int vcpu_start(struct vcpu *v);
 /* Make KVM_RUN return now (or immediately on next entry). */
 void vcpu_kick(struct vcpu *v);
-void vcpu_join(struct vcpu *v);
+/* Waits up to timeout_ms for the thread to end: 0, or -ETIMEDOUT when it is
+ * stuck (e.g. blocked on a device lock outside KVM_RUN, where no kick can
+ * reach it). */
+int vcpu_join(struct vcpu *v, unsigned timeout_ms);
 void vcpu_dump_state(struct vcpu *v, FILE *out);
 const char *vcpu_exit_reason_name(unsigned reason);
 /* Writes the boot GDT (null, unused, code 0x10, data 0x18, TSS 0x20). */

@@ -178,6 +178,33 @@ if needs_kvm nvme-passthrough-iommu-fault "$G/nvme-hostile.elf"; then
 	run run --stats --disk "path=ram:16M,mode=passthrough" "$G/nvme-hostile.elf"
 	expect nvme-passthrough-iommu-fault 0 'iommu faults +[1-9]'
 fi
+# --- virtio-blk: paravirtual, ioeventfd notifications, irqfd interrupts ---
+if needs_kvm virtio-selftest "$G/virtio-selftest.elf"; then
+	run run --stats --disk "path=$TMP/disk.img,type=virtio-blk" "$G/virtio-selftest.elf"
+	expect virtio-selftest 0 'virtio-selftest: PASS' 'hypervisor canaries +intact'
+	run run --disk "path=ram:32M,type=virtio-blk" "$G/virtio-selftest.elf"
+	expect virtio-selftest-ram 0 'virtio-selftest: PASS'
+fi
+if needs_kvm virtio-hostile "$G/virtio-hostile.elf"; then
+	run run --stats --disk "path=$TMP/disk.img,type=virtio-blk" "$G/virtio-hostile.elf"
+	expect virtio-hostile 0 'virtio-hostile: all blocked' 'hypervisor canaries +intact'
+	if grep -q 'NOT BLOCKED' "$TMP/out"; then fail virtio-hostile-none-through; else pass virtio-hostile-none-through; fi
+fi
+if needs_kvm virtio-bench "$G/virtio-bench.elf"; then
+	run run --disk "path=ram:64M,type=virtio-blk" --cmdline "secs=0.2" "$G/virtio-bench.elf"
+	expect virtio-bench 0 'virtio-bench: rr4k qd=1 ' 'virtio-bench: rr4k qd=32 ' 'virtio-bench: rw4k qd=32 ' 'virtio-bench: sr64k '
+fi
+run run --disk "path=ram:8M,type=virtio-blk,mode=passthrough" "$G/hello.elf"
+expect disk-virtio-no-mode 2 'mode= applies to nvme'
+
+# --- edu: the QEMU-compatible DMA test device (the attack gallery's engine) ---
+if needs_kvm edu-selftest "$G/edu-selftest.elf"; then
+	run run --stats --device edu --cmdline msi-dma "$G/edu-selftest.elf"
+	expect edu-selftest 0 'edu-selftest: PASS' 'hypervisor canaries +intact'
+fi
+run run --device gpu "$G/hello.elf"
+expect device-unknown 2 "invalid --device"
+
 run run --disk "path=$TMP/missing-dir/none.img" "$G/hello.elf"
 expect disk-missing-file 2 'none.img'
 run run --disk "path=ram:8M,mode=sideways" "$G/hello.elf"
@@ -209,5 +236,15 @@ else
 		qemu_run -drive "file=$TMP/disk.img,if=none,id=d0,format=raw" \
 			-device nvme,serial=warden0,drive=d0 -kernel "$G/nvme-selftest.elf"
 		expect qemu-nvme-selftest 0 'nvme-selftest: PASS'
+	fi
+	if [ -f "$G/edu-selftest.elf" ]; then
+		qemu_run -device edu -kernel "$G/edu-selftest.elf"
+		expect qemu-edu-selftest 0 'edu-selftest: PASS'
+	fi
+	if [ -f "$G/virtio-selftest.elf" ]; then
+		qemu_run -drive "file=$TMP/disk.img,if=none,id=d0,format=raw" \
+			-device virtio-blk-pci,drive=d0,disable-legacy=on,serial=warden0 \
+			-kernel "$G/virtio-selftest.elf"
+		expect qemu-virtio-selftest 0 'virtio-selftest: PASS'
 	fi
 fi

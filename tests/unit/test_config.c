@@ -123,7 +123,12 @@ static void test_disk_specs(void **state)
 	assert_int_equal(config_parse_disk("path=", &d, 0), -EINVAL);
 	assert_int_equal(config_parse_disk("path=ram:", &d, 0), -EINVAL);
 	assert_int_equal(config_parse_disk("path=ram:12Q", &d, 0), -EINVAL);
-	assert_int_equal(config_parse_disk("path=a,type=virtio-blk", &d, 0), -EINVAL);
+	assert_int_equal(config_parse_disk("path=a,type=virtio-blk", &d, 0), 0);
+	assert_int_equal(d.type, DISK_TYPE_VIRTIO_BLK);
+	assert_int_equal(config_parse_disk("path=a,type=virtio-blk,mode=passthrough", &d, 0), -EINVAL);
+	assert_int_equal(config_parse_disk("path=a,type=virtio-scsi", &d, 0), -EINVAL);
+	assert_int_equal(config_parse_disk("path=a,type=virtio-blk,queues=16", &d, 0), 0);
+	assert_int_equal(config_parse_disk("path=a,type=virtio-blk,queues=17", &d, 0), -EINVAL);
 	assert_int_equal(config_parse_disk("path=a,mode=fast", &d, 0), -EINVAL);
 	assert_int_equal(config_parse_disk("path=a,readonly=maybe", &d, 0), -EINVAL);
 	assert_int_equal(config_parse_disk("path=a,serial=012345678901234567890", &d, 0), -EINVAL);
@@ -142,6 +147,19 @@ static void test_disk_specs(void **state)
 	assert_int_equal(config_parse_run(&c, 20, nine), -EINVAL);
 }
 
+static void test_devices(void **state)
+{
+	struct vm_config c;
+	char *two[] = { "run", "--device", "edu", "--device", "edu", "k" };
+	char *bad[] = { "run", "--device", "gpu", "k" };
+
+	(void)state;
+	assert_int_equal(config_parse_run(&c, 6, two), 0);
+	assert_int_equal(c.nr_devices, 2);
+	assert_int_equal(c.devices[1], DEVICE_EDU);
+	assert_int_equal(config_parse_run(&c, 4, bad), -EINVAL);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -149,6 +167,7 @@ int main(void)
 		cmocka_unit_test(test_run_options),
 		cmocka_unit_test(test_run_errors),
 		cmocka_unit_test(test_disk_specs),
+		cmocka_unit_test(test_devices),
 	};
 	return cmocka_run_group_tests_name("config", tests, NULL, NULL);
 }
