@@ -20,7 +20,8 @@ echo "== 1. boot: warden run --cpus 2 --stats $G/hello.elf"
 "$W" run --cpus 2 --stats --cmdline "demo=1" "$G/hello.elf" || status=1
 
 truncate -s 256M "$tmp/disk.img"
-# label : --disk options : guest program prefix
+# label : --disk options : guest program prefix. Warden reads its console
+# input from stdin, so every run below gets /dev/null there, not this list.
 attachments="nvme-emulated:type=nvme,mode=emulated:nvme
 virtio-blk:type=virtio-blk:virtio
 nvme-passthrough:type=nvme,mode=passthrough:nvme"
@@ -29,15 +30,15 @@ echo "== 2. selftests (disk: 256 MiB file through io_uring)"
 while IFS=: read -r label opts prog; do
 	# The selftests provoke guest errors on purpose; their log lines are not shown.
 	printf '%-18s ' "$label"
-	"$W" run --disk "path=$tmp/disk.img,$opts" "$G/$prog-selftest.elf" 2>/dev/null | tail -n 1 ||
-		status=1
+	"$W" run --disk "path=$tmp/disk.img,$opts" "$G/$prog-selftest.elf" </dev/null 2>/dev/null |
+		tail -n 1 || status=1
 done <<<"$attachments"
 echo
 echo "== 3. benchmarks (RAM backend, ${SECS}s per workload)"
 while IFS=: read -r label opts prog; do
 	echo "-- $label"
 	"$W" run --disk "path=ram:256M,$opts" --cmdline "secs=$SECS" "$G/$prog-bench.elf" \
-		>"$tmp/bench-$label.txt" 2>&1 || status=1
+		</dev/null >"$tmp/bench-$label.txt" 2>&1 || status=1
 	grep -E '^(nvme|virtio)-bench: ' "$tmp/bench-$label.txt"
 done <<<"$attachments"
 

@@ -25,7 +25,7 @@ fail() {
 
 # run NAME ARGS... : runs warden, leaves output in $TMP/out, status in $rc
 run() {
-	timeout "$TIMEOUT" "$WARDEN" "$@" >"$TMP/out" 2>&1
+	timeout "$TIMEOUT" "$WARDEN" "$@" >"$TMP/out" 2>&1 </dev/null
 	rc=$?
 }
 
