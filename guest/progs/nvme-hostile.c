@@ -17,123 +17,17 @@
  * The disk's contents are overwritten. */
 #include "rt.h"
 #include "nvme.h"
+#include "hostile.h"
 
-#define VEC_STRAY    0xfe
-#define XFER         4096u
-#define CANARY       0xc3a55a3cu
+#define XFER         HOSTILE_PAGE
 #define WAIT_US      1000000ull
-#define BME_WAIT_US  500000ull
-#define MSI_WINDOW   0xfee00000ull
-#define FOUR_GIB     0x100000000ull
 
 static struct nvme_ctrl ctrl;
-static volatile uint64_t stray_msis;
-static unsigned not_blocked, cases;
 static uint64_t guard;                  /* [canary page][buffer page][canary page] */
 static uint64_t iobuf, listpage;
-static uint64_t ram_top, ram_top_canary; /* canary page below the top, 0 if unmapped */
+static uint64_t ram_top;
 static uint64_t sig_lba, sig2_lba, ok_lba;
 static uint64_t sig_seed = 0x1234567887654321ull;
-
-static void stray_msi(unsigned vector)
-{
-	(void)vector;
-	stray_msis++;
-}
-
-/* ---- patterns ---- */
-
-static uint32_t sig_word(uint64_t seed, uint64_t i)
-{
-	uint64_t x = seed ^ (i * 0x9e3779b97f4a7c15ull);
-
-	x ^= x >> 31;
-	x *= 0xbf58476d1ce4e5b9ull;
-	x ^= x >> 27;
-	return (uint32_t)(x << 16) | VEC_STRAY;
-}
-
-static void fill_sig(uint64_t buf, uint64_t seed)
-{
-	for (uint64_t i = 0; i < XFER / 4; i++)
-		((uint32_t *)buf)[i] = sig_word(seed, i);
-}
-
-static void fill_canary(uint64_t a, uint64_t len)
-{
-	for (uint64_t i = 0; i < len / 4; i++)
-		((volatile uint32_t *)a)[i] = CANARY ^ (uint32_t)i;
-}
-
-/* Address of the first changed canary word, 0 if intact. */
-static uint64_t check_canary(uint64_t a, uint64_t len)
-{
-	for (uint64_t i = 0; i < len / 4; i++)
-		if (((volatile uint32_t *)a)[i] != (CANARY ^ (uint32_t)i))
-			return a + 4 * i;
-	return 0;
-}
-
-static void arm_canaries(void)
-{
-	fill_canary(guard, 3 * XFER);
-	if (ram_top_canary)
-		fill_canary(ram_top_canary, XFER);
-}
-
-/* "" when intact, else what changed. */
-static const char *canaries_changed(char *buf, size_t len)
-{
-	uint64_t a = check_canary(guard, 3 * XFER);
-
-	if (!a && ram_top_canary)
-		a = check_canary(ram_top_canary, XFER);
-	if (!a)
-		return "";
-	snprintf(buf, len, "; RAM at 0x%lx CHANGED", a);
-	return buf;
-}
-
-/* ---- stats ---- */
-
-struct counters {
-	uint64_t iommu, guest_err;
-};
-
-static void counters_read(struct counters *c)
-{
-	c->iommu = wstats_present() ? wstats_query(WSTATS_IOMMU_FAULTS) : 0;
-	c->guest_err = wstats_present() ? wstats_query(WSTATS_GUEST_ERRORS) : 0;
-}
-
-static const char *counters_delta(const struct counters *before, char *buf, size_t len)
-{
-	struct counters now;
-
-	if (!wstats_present())
-		return "";
-	counters_read(&now);
-	snprintf(buf, len, "; iommu faults +%lu, guest errors +%lu", now.iommu - before->iommu,
-		 now.guest_err - before->guest_err);
-	return buf;
-}
-
-/* ---- reporting ---- */
-
-static void report(const char *name, bool blocked, const char *fmt, ...) RT_PRINTF(3, 4);
-static void report(const char *name, bool blocked, const char *fmt, ...)
-{
-	char what[240];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(what, sizeof(what), fmt, ap);
-	va_end(ap);
-	cases++;
-	if (!blocked)
-		not_blocked++;
-	printf("hostile: %s: %s (%s)\n", name, blocked ? "blocked" : "NOT BLOCKED", what);
-}
 
 static const char *status_name(int s)
 {
@@ -173,8 +67,7 @@ static const char *recover(char *buf, size_t len, bool force)
 		}
 	}
 	uint32_t nb = XFER >> ctrl.lba_shift;
-	for (uint32_t i = 0; i < XFER / 4; i++)
-		((uint32_t *)iobuf)[i] = 0x600d0000u + i;
+	hostile_fill_good(iobuf, XFER);
 	r = nvme_rw(&ctrl, NVME_CMD_WRITE, ok_lba, nb, iobuf);
 	if (!r) {
 		memset((void *)iobuf, 0, XFER);
@@ -184,11 +77,10 @@ static const char *recover(char *buf, size_t len, bool force)
 		snprintf(buf, len, "I/O after recovery: %s 0x%x", nvme_err_name(r), r);
 		return buf;
 	}
-	for (uint32_t i = 0; i < XFER / 4; i++)
-		if (((uint32_t *)iobuf)[i] != 0x600d0000u + i) {
-			snprintf(buf, len, "I/O after recovery read wrong data");
-			return buf;
-		}
+	if (!hostile_good_ok(iobuf, XFER)) {
+		snprintf(buf, len, "I/O after recovery read wrong data");
+		return buf;
+	}
 	return "";
 }
 
@@ -197,67 +89,25 @@ static const char *recover(char *buf, size_t len, bool force)
 static void read_to(const char *name, uint64_t lba, uint64_t prp1, uint64_t prp2, uint32_t bytes)
 {
 	struct nvme_sqe cmd;
-	struct counters before;
+	struct hostile_snap before;
 	char st[96], can[64], cnt[80], rec[120];
 
-	arm_canaries();
-	counters_read(&before);
-	uint64_t msis = stray_msis;
+	hostile_begin(&before);
 	nvme_prep_rw(&cmd, NVME_CMD_READ, lba, bytes >> ctrl.lba_shift);
 	cmd.prp1 = prp1;
 	cmd.prp2 = prp2;
 	int r = nvme_io_cmd(&ctrl, &cmd, 0, 0, NULL);
 	describe(st, sizeof(st), r);
 	udelay(10000);                  /* late DMA or MSIs would show up by now */
-	const char *changed = canaries_changed(can, sizeof(can));
-	uint64_t strays = stray_msis - msis;
+	const char *changed = hostile_canaries_changed(can, sizeof(can));
+	uint64_t strays = hostile_strays(&before);
 	bool blocked = r != 0 && !changed[0] && !strays;
 	char msi[48] = "";
 	if (strays)
 		snprintf(msi, sizeof(msi), "; %lu stray MSIs", strays);
 	const char *rc = recover(rec, sizeof(rec), r < 0);
-	report(name, blocked, "%s%s%s%s%s%s", st, changed[0] ? changed : "; canaries intact", msi,
-	       counters_delta(&before, cnt, sizeof(cnt)), rc[0] ? "; " : "", rc);
-}
-
-/* The signature block must not be anywhere in guest RAM (below 4 GiB, the
- * part the runtime maps). */
-static void scan_ram(void)
-{
-	uint64_t v;
-
-	if (rt_cmdline_u64("scan", &v) && v == 0) {
-		printf("hostile: dma-landing-scan: skipped (scan=0)\n");
-		return;
-	}
-	const struct rt_mem_region *m;
-	unsigned n = rt_memmap(&m);
-	uint64_t w0 = (uint64_t)sig_word(sig_seed, 1) << 32 | sig_word(sig_seed, 0);
-	uint64_t w1 = (uint64_t)sig_word(sig_seed, 3) << 32 | sig_word(sig_seed, 2);
-	uint64_t bytes = 0, found = 0, where = 0, t0 = rdtsc();
-
-	for (unsigned i = 0; i < n; i++) {
-		if (m[i].type != RT_MEM_RAM)
-			continue;
-		uint64_t a = (m[i].addr + 7) & ~7ull, end = m[i].addr + m[i].size;
-		if (end > FOUR_GIB)
-			end = FOUR_GIB;
-		if (a < 0x1000)
-			a = 0x1000;             /* keep clear of address 0 */
-		if (end > a)
-			bytes += end - a;
-		for (; a + 16 <= end; a += 8) {
-			if (*(volatile uint64_t *)a == w0 && *(volatile uint64_t *)(a + 8) == w1) {
-				if (!found++)
-					where = a;
-			}
-		}
-	}
-	report("dma-landing-scan", !found, "%s in %lu MiB of RAM, %lu ms",
-	       found ? "signature block FOUND" : "signature block found nowhere", bytes >> 20,
-	       tsc_to_ns(rdtsc() - t0) / 1000000);
-	if (found)
-		printf("hostile: signature found %lu times, first at 0x%lx\n", found, where);
+	hostile_report(name, blocked, "%s%s%s%s%s%s", st, changed[0] ? changed : "; canaries intact", msi,
+		       hostile_delta(&before, cnt, sizeof(cnt)), rc[0] ? "; " : "", rc);
 }
 
 /* ---- case 3: bad doorbells ---- */
@@ -275,14 +125,14 @@ static int aer_submit(void)
  * or CSTS.CFS; without one, only CSTS.CFS can signal it. */
 static void bad_doorbell(const char *name, unsigned qid, uint32_t value, bool with_aer)
 {
-	struct counters before;
+	struct hostile_snap before;
 	char cnt[80], rec[120], seen[120] = "";
 	struct nvme_done d;
 
-	counters_read(&before);
+	hostile_snap(&before);
 	int cid = with_aer ? aer_submit() : 0;
 	if (cid < 0) {
-		report(name, false, "cannot submit Asynchronous Event Request: %s", nvme_err_name(cid));
+		hostile_report(name, false, "cannot submit Asynchronous Event Request: %s", nvme_err_name(cid));
 		return;
 	}
 	/* A command behind it on the same SQ completing means the controller
@@ -293,7 +143,7 @@ static void bad_doorbell(const char *name, unsigned qid, uint32_t value, bool wi
 		char st[96], rec[120];
 		describe(st, sizeof(st), g);
 		const char *rc = recover(rec, sizeof(rec), true);
-		report(name, false, "Get Features behind the AER failed: %s%s%s", st, rc[0] ? "; " : "", rc);
+		hostile_report(name, false, "Get Features behind the AER failed: %s%s%s", st, rc[0] ? "; " : "", rc);
 		return;
 	}
 	nvme_doorbell_raw(&ctrl, qid, false, value);
@@ -325,7 +175,7 @@ static void bad_doorbell(const char *name, unsigned qid, uint32_t value, bool wi
 		snprintf(seen, sizeof(seen), "no CSTS.CFS%s in %llu ms (CSTS 0x%x)",
 			 with_aer ? " and no async event" : " (no AER outstanding)", WAIT_US / 1000, nvme_csts(&ctrl));
 	const char *rc = recover(rec, sizeof(rec), true);
-	report(name, signalled && !rc[0], "%s%s; %s", seen, counters_delta(&before, cnt, sizeof(cnt)),
+	hostile_report(name, signalled && !rc[0], "%s%s; %s", seen, hostile_delta(&before, cnt, sizeof(cnt)),
 	       rc[0] ? rc : "recovered by controller reset, I/O ok");
 }
 
@@ -334,12 +184,12 @@ static void bad_doorbell(const char *name, unsigned qid, uint32_t value, bool wi
 static void oversized_queues(void)
 {
 	if (ctrl.mqes >= 0x10000) {
-		report("create-queue-oversize", true, "n/a: MQES+1 = 65536, no larger size can be encoded");
+		hostile_report("create-queue-oversize", true, "n/a: MQES+1 = 65536, no larger size can be encoded");
 		return;
 	}
 	uint64_t page = listpage;
-	struct counters before;
-	counters_read(&before);
+	struct hostile_snap before;
+	hostile_snap(&before);
 	struct nvme_sqe cq = { .opc = NVME_ADM_CREATE_CQ, .prp1 = page };
 	cq.cdw10 = ctrl.mqes << 16 | 2;
 	cq.cdw11 = 1;
@@ -353,9 +203,9 @@ static void oversized_queues(void)
 	describe(b, sizeof(b), rs);
 	bool exact = rc == NVME_SC_QSIZE_INVALID && rs == NVME_SC_QSIZE_INVALID;
 	const char *r = recover(rec, sizeof(rec), rc == 0 || rs == 0 || rc < 0 || rs < 0);
-	report("create-queue-oversize", rc > 0 && rs > 0 && !r[0],
+	hostile_report("create-queue-oversize", rc > 0 && rs > 0 && !r[0],
 	       "%u entries > MQES+1 %u: CQ %s, SQ %s%s%s%s%s", ctrl.mqes + 1, ctrl.mqes, a, b,
-	       exact ? "" : " (expected 0x102 Invalid Queue Size)", counters_delta(&before, cnt, sizeof(cnt)),
+	       exact ? "" : " (expected 0x102 Invalid Queue Size)", hostile_delta(&before, cnt, sizeof(cnt)),
 	       r[0] ? "; " : "", r);
 }
 
@@ -364,40 +214,29 @@ static void oversized_queues(void)
 static void bme_off(void)
 {
 	struct nvme_queue *q = &ctrl.io;
-	struct counters before;
+	struct hostile_snap before;
 	struct nvme_done d;
 	struct nvme_sqe cmd;
-	char cnt[80], rec[120], can[64];
+	char rec[120], can[64];
 
-	arm_canaries();
-	counters_read(&before);
-	uint64_t buf = guard + XFER, msis = stray_msis;
+	hostile_begin(&before);
+	uint64_t buf = guard + XFER;
 	pci_command(ctrl.bdf, 0, RT_PCI_CMD_MASTER);
 	nvme_prep_rw(&cmd, NVME_CMD_READ, sig2_lba, XFER >> ctrl.lba_shift);
 	int cid = nvme_submit(q, &cmd, buf, XFER, 0xb3e);
 	nvme_ring(q);
-	uint64_t t0 = rdtsc(), limit = BME_WAIT_US * (tsc_hz() / 1000000);
+	uint64_t t0 = rdtsc(), limit = HOSTILE_BME_WAIT_US * (tsc_hz() / 1000000);
 	int n = 0;
 	while (rdtsc() - t0 < limit && (n = nvme_reap(q, &d, 1)) == 0)
 		cpu_relax();
 	uint32_t csts = nvme_csts(&ctrl);
-	const char *changed = canaries_changed(can, sizeof(can));
-	uint64_t strays = stray_msis - msis;
+	const char *changed = hostile_canaries_changed(can, sizeof(can));
+	uint64_t strays = hostile_strays(&before);
 	pci_command(ctrl.bdf, RT_PCI_CMD_MASTER, 0);
 	const char *rc = recover(rec, sizeof(rec), true);
 
-	char seen[120];
-	if (cid < 0)
-		snprintf(seen, sizeof(seen), "submit failed: %s", nvme_err_name(cid));
-	else if (n > 0)
-		snprintf(seen, sizeof(seen), "command COMPLETED with status 0x%x", d.status);
-	else
-		snprintf(seen, sizeof(seen), "no completion in %llu ms", BME_WAIT_US / 1000);
-	bool blocked = cid >= 0 && n == 0 && !changed[0] && !strays;
-	report("bus-master-disabled", blocked && !rc[0], "%s, CSTS 0x%x%s%s%s; %s", seen, csts,
-	       changed[0] ? changed : ", buffer unchanged", strays ? ", stray MSIs" : "",
-	       counters_delta(&before, cnt, sizeof(cnt)),
-	       rc[0] ? rc : "BME back on, reset, I/O ok");
+	hostile_report_bme(&before, cid >= 0, cid < 0 ? nvme_err_name(cid) : "", n > 0, n > 0 ? d.status : 0,
+			   "command", "CSTS", csts, changed, strays, rc);
 }
 
 static long body(void *arg)
@@ -420,14 +259,7 @@ static long body(void *arg)
 	ok_lba = 24 * nb;
 
 	/* The memory map's top of RAM; the page below it is a canary if mapped. */
-	const struct rt_mem_region *m;
-	unsigned nr = rt_memmap(&m);
-	for (unsigned i = 0; i < nr; i++)
-		if (m[i].type == RT_MEM_RAM && m[i].addr + m[i].size > ram_top)
-			ram_top = m[i].addr + m[i].size;
-	ram_top &= ~(uint64_t)(XFER - 1);
-	if (ram_top <= RT_MMIO_START && ram_top >= XFER)
-		ram_top_canary = ram_top - XFER;
+	ram_top = hostile_ram_top();
 	uint64_t hole = pci_mmio_free(XFER, -1, -1);
 	printf("nvme-hostile: controller '%s' at %02x:%02x.%x; RAM top 0x%lx, free MMIO hole page 0x%lx, stats port %s\n",
 	       ctrl.mn, ctrl.bdf >> 8, (ctrl.bdf >> 3) & 31, ctrl.bdf & 7, ram_top, hole,
@@ -435,9 +267,9 @@ static long body(void *arg)
 
 	/* Source blocks: the signature (MSI-safe words) at sig_lba, another at
 	 * sig2_lba; then no copy of them stays in RAM. */
-	fill_sig(iobuf, sig_seed);
+	hostile_fill_sig(iobuf, sig_seed, XFER);
 	r = nvme_rw(&ctrl, NVME_CMD_WRITE, sig_lba, nb, iobuf);
-	fill_sig(iobuf, sig_seed ^ 0xffff);
+	hostile_fill_sig(iobuf, sig_seed ^ 0xffff, XFER);
 	if (!r)
 		r = nvme_rw(&ctrl, NVME_CMD_WRITE, sig2_lba, nb, iobuf);
 	memset((void *)iobuf, 0, XFER);
@@ -451,8 +283,8 @@ static long body(void *arg)
 	if (hole)
 		read_to("prp1-mmio-hole", sig_lba, hole, 0, XFER);
 	else
-		report("prp1-mmio-hole", false, "no free page in the MMIO hole to aim at");
-	read_to("prp1-msi-window", sig_lba, MSI_WINDOW, 0, XFER);
+		hostile_report("prp1-mmio-hole", false, "no free page in the MMIO hole to aim at");
+	read_to("prp1-msi-window", sig_lba, HOSTILE_MSI_WINDOW, 0, XFER);
 	/* (2) PRP list pointer outside RAM (16 KiB read: PRP2 is a list), and
 	 * a list in RAM whose entries point outside it. PRP1 is a legitimate
 	 * buffer (iobuf) and the source is the second signature, which the
@@ -464,7 +296,7 @@ static long body(void *arg)
 	for (unsigned i = 0; i < 3; i++)
 		list[i] = ram_top + i * XFER;
 	read_to("prp-list-entries-above-ram-top", sig2_lba, iobuf, listpage, 4 * XFER);
-	scan_ram();
+	hostile_scan_ram(sig_seed);
 
 	/* (3) Doorbells: SQ tail >= queue size; a queue that does not exist;
 	 * the first again with no AER outstanding. */
@@ -476,12 +308,7 @@ static long body(void *arg)
 	/* (5) DMA with Bus Master Enable off. */
 	bme_off();
 
-	if (not_blocked) {
-		printf("nvme-hostile: %u of %u cases NOT BLOCKED\n", not_blocked, cases);
-		return 1;
-	}
-	printf("nvme-hostile: all blocked\n");
-	return 0;
+	return hostile_summary("nvme-hostile");
 }
 
 int main(void)
@@ -491,12 +318,6 @@ int main(void)
 	listpage = rt_alloc(XFER, XFER);
 	RT_ASSERT(guard && iobuf && listpage);
 	memset((void *)listpage, 0, XFER);
-	/* Stray MSIs (a DMA write reaching 0xfee00000) land on a counter. */
-	RT_ASSERT(irq_register(VEC_STRAY, stray_msi) == 0);
-	lapic_enable();
-	irq_enable();
-	uint64_t t0 = rdtsc();
-	long r = run_in_ring3(body, NULL);
-	printf("nvme-hostile: %lu ms\n", tsc_to_ns(rdtsc() - t0) / 1000000);
-	return (int)r;
+	hostile_canary_add(guard, 3 * XFER);
+	return (int)hostile_run("nvme-hostile", body, NULL);
 }

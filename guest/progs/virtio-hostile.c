@@ -23,15 +23,11 @@
  * The disk's contents are overwritten. */
 #include "rt.h"
 #include "virtio_blk.h"
+#include "hostile.h"
 
-#define VEC_STRAY    0xfe
-#define XFER         4096u
+#define XFER         HOSTILE_PAGE
 #define SECT         VBLK_SECTOR
-#define CANARY       0xc3a55a3cu
 #define WAIT_US      1000000ull
-#define BME_WAIT_US  500000ull
-#define MSI_WINDOW   0xfee00000ull
-#define FOUR_GIB     0x100000000ull
 
 /* What a case accepts as the device's answer. */
 #define ACC_RESET    1      /* DEVICE_NEEDS_RESET */
@@ -39,131 +35,17 @@
 #define ACC_DONE     4      /* completed, whatever the status */
 
 static struct vblk_dev dev;
-static volatile uint64_t stray_msis;
-static unsigned not_blocked, cases;
 static uint64_t guard;                  /* [canary page][buffer page][canary page] */
 static uint64_t big, big_bytes;         /* [canary page][big buffer][canary page] */
 static uint64_t hdrpage, tbl_a, tbl_b, tbl_big, iobuf;
-static uint64_t ram_top, ram_top_canary; /* canary page below the top, 0 if unmapped */
+static uint64_t ram_top;
 static uint64_t sig_sector, sig2_sector, ok_sector, victim_sector;
 static uint64_t sig_seed = 0x1234567887654321ull;
-static uint64_t excl_lo, excl_hi;       /* RAM the current case's request may write */
 
 #define HDR     (hdrpage + 0)           /* request header */
 #define STATUS  (hdrpage + 64)          /* status byte, preset 0xff */
 #define STATUS2 (hdrpage + 96)
 #define BUF     (guard + XFER)
-
-static void stray_msi(unsigned vector)
-{
-	(void)vector;
-	stray_msis++;
-}
-
-/* ---- patterns and canaries ---- */
-
-static uint32_t sig_word(uint64_t seed, uint64_t i)
-{
-	uint64_t x = seed ^ (i * 0x9e3779b97f4a7c15ull);
-
-	x ^= x >> 31;
-	x *= 0xbf58476d1ce4e5b9ull;
-	x ^= x >> 27;
-	return (uint32_t)(x << 16) | VEC_STRAY;
-}
-
-static void fill_sig(uint64_t buf, uint64_t seed)
-{
-	for (uint64_t i = 0; i < XFER / 4; i++)
-		((uint32_t *)buf)[i] = sig_word(seed, i);
-}
-
-static void fill_canary(uint64_t a, uint64_t len)
-{
-	for (uint64_t i = 0; i < len / 4; i++)
-		((volatile uint32_t *)a)[i] = CANARY ^ (uint32_t)(a / 4 + i);
-}
-
-/* Address of the first changed canary word outside [excl_lo, excl_hi), 0
- * if intact. */
-static uint64_t check_canary(uint64_t a, uint64_t len)
-{
-	for (uint64_t i = 0; i < len / 4; i++) {
-		uint64_t at = a + 4 * i;
-		if (at >= excl_lo && at < excl_hi)
-			continue;
-		if (((volatile uint32_t *)a)[i] != (CANARY ^ (uint32_t)(a / 4 + i)))
-			return at;
-	}
-	return 0;
-}
-
-static void arm_canaries(void)
-{
-	fill_canary(guard, 3 * XFER);
-	fill_canary(big - XFER, XFER);
-	fill_canary(big + big_bytes, XFER);
-	if (ram_top_canary)
-		fill_canary(ram_top_canary, XFER);
-	excl_lo = excl_hi = 0;
-}
-
-static const char *canaries_changed(char *buf, size_t len)
-{
-	uint64_t a = check_canary(guard, 3 * XFER);
-
-	if (!a)
-		a = check_canary(big - XFER, XFER);
-	if (!a)
-		a = check_canary(big + big_bytes, XFER);
-	if (!a && ram_top_canary)
-		a = check_canary(ram_top_canary, XFER);
-	if (!a)
-		return "";
-	snprintf(buf, len, "; RAM at 0x%lx CHANGED", a);
-	return buf;
-}
-
-/* ---- stats ---- */
-
-struct counters {
-	uint64_t iommu, guest_err;
-};
-
-static void counters_read(struct counters *c)
-{
-	c->iommu = wstats_present() ? wstats_query(WSTATS_IOMMU_FAULTS) : 0;
-	c->guest_err = wstats_present() ? wstats_query(WSTATS_GUEST_ERRORS) : 0;
-}
-
-static const char *counters_delta(const struct counters *before, char *buf, size_t len)
-{
-	struct counters now;
-
-	if (!wstats_present())
-		return "";
-	counters_read(&now);
-	snprintf(buf, len, "; iommu faults +%lu, guest errors +%lu", now.iommu - before->iommu,
-		 now.guest_err - before->guest_err);
-	return buf;
-}
-
-/* ---- reporting ---- */
-
-static void report(const char *name, bool blocked, const char *fmt, ...) RT_PRINTF(3, 4);
-static void report(const char *name, bool blocked, const char *fmt, ...)
-{
-	char what[320];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(what, sizeof(what), fmt, ap);
-	va_end(ap);
-	cases++;
-	if (!blocked)
-		not_blocked++;
-	printf("hostile: %s: %s (%s)\n", name, blocked ? "blocked" : "NOT BLOCKED", what);
-}
 
 /* Reset, then a write-read-verify of one block. "" on success. */
 static const char *recover(char *buf, size_t len)
@@ -174,8 +56,7 @@ static const char *recover(char *buf, size_t len)
 		snprintf(buf, len, "reset failed: %s: %s", vblk_result_name(r), dev.err);
 		return buf;
 	}
-	for (uint32_t i = 0; i < XFER / 4; i++)
-		((uint32_t *)iobuf)[i] = 0x600d0000u + i;
+	hostile_fill_good(iobuf, XFER);
 	r = vblk_rw(&dev, VIRTIO_BLK_T_OUT, ok_sector, iobuf, XFER);
 	if (!r) {
 		memset((void *)iobuf, 0, XFER);
@@ -185,11 +66,10 @@ static const char *recover(char *buf, size_t len)
 		snprintf(buf, len, "I/O after reset: %s 0x%x", vblk_result_name(r), r);
 		return buf;
 	}
-	for (uint32_t i = 0; i < XFER / 4; i++)
-		if (((uint32_t *)iobuf)[i] != 0x600d0000u + i) {
-			snprintf(buf, len, "I/O after reset read wrong data");
-			return buf;
-		}
+	if (!hostile_good_ok(iobuf, XFER)) {
+		snprintf(buf, len, "I/O after reset read wrong data");
+		return buf;
+	}
 	return "";
 }
 
@@ -224,24 +104,24 @@ static bool accepted(const struct outcome *o, unsigned acc)
 
 /* Canaries, stray MSIs, stats, recovery; then the line. extra_bad (may be
  * NULL) is a case-specific failure found before recovery. */
-static void finish(const char *name, unsigned acc, const struct outcome *o, const struct counters *before,
-		   uint64_t msis, const char *extra_bad)
+static void finish(const char *name, unsigned acc, const struct outcome *o, const struct hostile_snap *before,
+		   const char *extra_bad)
 {
 	char st[120], can[64], cnt[80], rec[120], msi[48] = "";
 
 	udelay(10000);                  /* late DMA or MSIs would show up by now */
 	describe(st, sizeof(st), o);
-	const char *changed = canaries_changed(can, sizeof(can));
-	uint64_t strays = stray_msis - msis;
+	const char *changed = hostile_canaries_changed(can, sizeof(can));
+	uint64_t strays = hostile_strays(before);
 	if (strays)
 		snprintf(msi, sizeof(msi), "; %lu stray MSIs", strays);
 	const char *rc = recover(rec, sizeof(rec));
 	bool ok = accepted(o, acc) && !changed[0] && !strays && !rc[0] && !(extra_bad && extra_bad[0]);
-	report(name, ok, "%s%s%s%s%s%s%s%s%s", st, changed[0] ? changed : "; canaries intact", msi,
-	       extra_bad && extra_bad[0] ? "; " : "", extra_bad ? extra_bad : "",
-	       counters_delta(before, cnt, sizeof(cnt)), rc[0] ? "; " : "", rc[0] ? rc : "; reset, I/O ok",
-	       accepted(o, acc) ? "" : (acc & ACC_IOERR ? " [expected DEVICE_NEEDS_RESET or IOERR]"
-							 : " [expected DEVICE_NEEDS_RESET]"));
+	hostile_report(name, ok, "%s%s%s%s%s%s%s%s%s", st, changed[0] ? changed : "; canaries intact", msi,
+		       extra_bad && extra_bad[0] ? "; " : "", extra_bad ? extra_bad : "",
+		       hostile_delta(before, cnt, sizeof(cnt)), rc[0] ? "; " : "", rc[0] ? rc : "; reset, I/O ok",
+		       accepted(o, acc) ? "" : (acc & ACC_IOERR ? " [expected DEVICE_NEEDS_RESET or IOERR]"
+								 : " [expected DEVICE_NEEDS_RESET]"));
 }
 
 /* ---- requests through the driver, with bad buffers ---- */
@@ -251,20 +131,18 @@ static void finish(const char *name, unsigned acc, const struct outcome *o, cons
 static void driver_case(const char *name, unsigned acc, uint32_t type, uint64_t sector, const struct virtq_seg *segs,
 			unsigned n, uint64_t ex_lo, uint64_t ex_hi, const char *(*after)(char *, size_t))
 {
-	struct counters before;
+	struct hostile_snap before;
 	struct outcome o;
 
-	arm_canaries();
-	excl_lo = ex_lo;
-	excl_hi = ex_hi;
-	counters_read(&before);
-	uint64_t msis = stray_msis, t0 = rdtsc();
+	hostile_begin(&before);
+	hostile_canary_exclude(ex_lo, ex_hi);
+	uint64_t t0 = rdtsc();
 	o.r = vblk_cmd(&dev, type, sector, segs, n, &o.len);
 	o.us = tsc_to_ns(rdtsc() - t0) / 1000;
 	o.dstat = vblk_status(&dev);
 	char extra[96];
 	const char *bad = after ? after(extra, sizeof(extra)) : NULL;
-	finish(name, acc, &o, &before, msis, bad);
+	finish(name, acc, &o, &before, bad);
 }
 
 static void read_to(const char *name, uint64_t sector, uint64_t addr, uint32_t len)
@@ -302,7 +180,7 @@ static void write_from(const char *name, uint64_t addr)
 		((uint8_t *)iobuf)[i] = (uint8_t)(0x5a ^ i);
 	int r = vblk_rw(&dev, VIRTIO_BLK_T_OUT, victim_sector, iobuf, XFER);
 	if (r) {
-		report(name, false, "preparing the target: %s", vblk_result_name(r));
+		hostile_report(name, false, "preparing the target: %s", vblk_result_name(r));
 		return;
 	}
 	driver_case(name, ACC_RESET | ACC_IOERR, VIRTIO_BLK_T_OUT, victim_sector, &s, 1, 0, 0, victim_unchanged);
@@ -376,26 +254,30 @@ static void observe(struct outcome *o, uint16_t used_before, uint64_t status)
 	o->dstat = vblk_status(&dev);
 }
 
-/* Ring descriptors 0.. as given, head `head` in the avail ring, notified. */
-static void raw_case(const char *name, unsigned acc, const struct rawd *d, unsigned n, uint16_t head,
-		     uint64_t status)
+/* Ring descriptors 0.. as given, head `head` in the avail ring, the avail
+ * index moved `ahead` entries (1: just this one), notified. */
+static void raw_run(const char *name, unsigned acc, const struct rawd *d, unsigned n, uint16_t head, uint16_t ahead,
+		    uint64_t status)
 {
 	struct virtq *vq = &dev.vq;
-	struct counters before;
+	struct hostile_snap before;
 	struct outcome o;
 
-	arm_canaries();
-	excl_lo = BUF;
-	excl_hi = BUF + XFER;
-	counters_read(&before);
-	uint64_t msis = stray_msis;
+	hostile_begin(&before);
+	hostile_canary_exclude(BUF, BUF + XFER);
 	uint16_t used_before = vq->used->idx;
 	write_descs((uint64_t)vq->desc, d, n);
 	virtq_post_raw(vq, head);
-	virtq_set_avail_idx_raw(vq, vq->avail_idx);
+	virtq_set_avail_idx_raw(vq, (uint16_t)(vq->avail_idx - 1 + ahead));
 	virtq_notify(vq);
 	observe(&o, used_before, status);
-	finish(name, acc, &o, &before, msis, NULL);
+	finish(name, acc, &o, &before, NULL);
+}
+
+static void raw_case(const char *name, unsigned acc, const struct rawd *d, unsigned n, uint16_t head,
+		     uint64_t status)
+{
+	raw_run(name, acc, d, n, head, 1, status);
 }
 
 /* An indirect table at table, referenced by ring descriptor 0. */
@@ -412,101 +294,38 @@ static void indirect_case(const char *name, uint64_t table, const struct rawd *t
 
 static void avail_idx_jump(const char *name, uint16_t ahead)
 {
-	struct virtq *vq = &dev.vq;
-	struct counters before;
-	struct outcome o;
-
-	arm_canaries();
-	counters_read(&before);
-	uint64_t msis = stray_msis;
-	uint16_t used_before = vq->used->idx;
-	/* Ring slot 0 holds a valid request; the index claims many more. */
+	/* Ring slot 0 holds a valid request; the index claims many more. Some
+	 * entries may legitimately complete before the device notices. */
 	struct rawd d[3] = {
 		{ HDR, 16, R, 1 }, { BUF, XFER, R | W, 2 }, { STATUS, 1, W, 0 },
 	};
-	write_descs((uint64_t)vq->desc, d, 3);
-	virtq_post_raw(vq, 0);
-	virtq_set_avail_idx_raw(vq, (uint16_t)(vq->avail_idx - 1 + ahead));
-	virtq_notify(vq);
-	excl_lo = BUF;
-	excl_hi = BUF + XFER;
-	observe(&o, used_before, STATUS);
-	/* Some entries may legitimately complete before the device notices. */
-	finish(name, ACC_RESET, &o, &before, msis, NULL);
+	raw_run(name, ACC_RESET, d, 3, 0, ahead, STATUS);
 }
 
 /* ---- Bus Master Enable off ---- */
 
 static void bme_off(void)
 {
-	struct counters before;
+	struct hostile_snap before;
 	struct vblk_done d;
-	char cnt[80], rec[120], can[64];
+	char rec[120], can[64];
 
-	arm_canaries();
-	counters_read(&before);
-	uint64_t msis = stray_msis;
+	hostile_begin(&before);
 	pci_command(dev.vd.bdf, 0, RT_PCI_CMD_MASTER);
 	int slot = vblk_submit(&dev, VIRTIO_BLK_T_IN, sig2_sector, BUF, XFER, 0xb3e);
 	vblk_kick(&dev);
-	uint64_t t0 = rdtsc(), limit = BME_WAIT_US * (tsc_hz() / 1000000);
+	uint64_t t0 = rdtsc(), limit = HOSTILE_BME_WAIT_US * (tsc_hz() / 1000000);
 	int n = 0;
 	while (rdtsc() - t0 < limit && (n = vblk_reap(&dev, &d, 1)) == 0)
 		cpu_relax();
 	uint8_t st = vblk_status(&dev);
-	const char *changed = canaries_changed(can, sizeof(can));
-	uint64_t strays = stray_msis - msis;
+	const char *changed = hostile_canaries_changed(can, sizeof(can));
+	uint64_t strays = hostile_strays(&before);
 	pci_command(dev.vd.bdf, RT_PCI_CMD_MASTER, 0);
 	const char *rc = recover(rec, sizeof(rec));
 
-	char seen[120];
-	if (slot < 0)
-		snprintf(seen, sizeof(seen), "submit failed: %s", vblk_result_name(slot));
-	else if (n > 0)
-		snprintf(seen, sizeof(seen), "request COMPLETED with status 0x%x", d.status);
-	else
-		snprintf(seen, sizeof(seen), "no completion in %llu ms", BME_WAIT_US / 1000);
-	bool blocked = slot >= 0 && n == 0 && !changed[0] && !strays;
-	report("bus-master-disabled", blocked && !rc[0], "%s, device status 0x%x%s%s%s; %s", seen, st,
-	       changed[0] ? changed : ", buffer unchanged", strays ? ", stray MSIs" : "",
-	       counters_delta(&before, cnt, sizeof(cnt)), rc[0] ? rc : "BME back on, reset, I/O ok");
-}
-
-/* ---- RAM scan ---- */
-
-static void scan_ram(void)
-{
-	uint64_t v;
-
-	if (rt_cmdline_u64("scan", &v) && v == 0) {
-		printf("hostile: dma-landing-scan: skipped (scan=0)\n");
-		return;
-	}
-	const struct rt_mem_region *m;
-	unsigned n = rt_memmap(&m);
-	uint64_t w0 = (uint64_t)sig_word(sig_seed, 1) << 32 | sig_word(sig_seed, 0);
-	uint64_t w1 = (uint64_t)sig_word(sig_seed, 3) << 32 | sig_word(sig_seed, 2);
-	uint64_t bytes = 0, found = 0, where = 0, t0 = rdtsc();
-
-	for (unsigned i = 0; i < n; i++) {
-		if (m[i].type != RT_MEM_RAM)
-			continue;
-		uint64_t a = (m[i].addr + 7) & ~7ull, end = m[i].addr + m[i].size;
-		if (end > FOUR_GIB)
-			end = FOUR_GIB;
-		if (a < 0x1000)
-			a = 0x1000;
-		if (end > a)
-			bytes += end - a;
-		for (; a + 16 <= end; a += 8)
-			if (*(volatile uint64_t *)a == w0 && *(volatile uint64_t *)(a + 8) == w1 && !found++)
-				where = a;
-	}
-	report("dma-landing-scan", !found, "%s in %lu MiB of RAM, %lu ms",
-	       found ? "signature block FOUND" : "signature block found nowhere", bytes >> 20,
-	       tsc_to_ns(rdtsc() - t0) / 1000000);
-	if (found)
-		printf("hostile: signature found %lu times, first at 0x%lx\n", found, where);
+	hostile_report_bme(&before, slot >= 0, slot < 0 ? vblk_result_name(slot) : "", n > 0, n > 0 ? d.status : 0,
+			   "request", "device status", st, changed, strays, rc);
 }
 
 /* ---- the cases ---- */
@@ -632,15 +451,10 @@ static long body(void *arg)
 		return 2;
 	}
 	big = bigguard + XFER;
+	hostile_canary_add(big - XFER, XFER);
+	hostile_canary_add(big + big_bytes, XFER);
 
-	const struct rt_mem_region *m;
-	unsigned nr = rt_memmap(&m);
-	for (unsigned i = 0; i < nr; i++)
-		if (m[i].type == RT_MEM_RAM && m[i].addr + m[i].size > ram_top)
-			ram_top = m[i].addr + m[i].size;
-	ram_top &= ~(uint64_t)(XFER - 1);
-	if (ram_top <= RT_MMIO_START && ram_top >= XFER)
-		ram_top_canary = ram_top - XFER;
+	ram_top = hostile_ram_top();
 	uint64_t hole = pci_mmio_free(XFER, -1, -1);
 	char feat[200];
 	virtio_feature_names(dev.vd.features, vblk_feature_names, feat, sizeof(feat));
@@ -651,9 +465,9 @@ static long body(void *arg)
 
 	/* Source blocks: the signature (MSI-safe words) at sig_sector, another
 	 * at sig2_sector; then no copy of the first stays in RAM. */
-	fill_sig(iobuf, sig_seed);
+	hostile_fill_sig(iobuf, sig_seed, XFER);
 	r = vblk_rw(&dev, VIRTIO_BLK_T_OUT, sig_sector, iobuf, XFER);
-	fill_sig(iobuf, sig_seed ^ 0xffff);
+	hostile_fill_sig(iobuf, sig_seed ^ 0xffff, XFER);
 	if (!r)
 		r = vblk_rw(&dev, VIRTIO_BLK_T_OUT, sig2_sector, iobuf, XFER);
 	memset((void *)iobuf, 0, XFER);
@@ -668,8 +482,8 @@ static long body(void *arg)
 	if (hole)
 		read_to("read-to-mmio-hole", sig_sector, hole, XFER);
 	else
-		report("read-to-mmio-hole", false, "no free page in the MMIO hole to aim at");
-	read_to("read-to-msi-window", sig_sector, MSI_WINDOW, XFER);
+		hostile_report("read-to-mmio-hole", false, "no free page in the MMIO hole to aim at");
+	read_to("read-to-msi-window", sig_sector, HOSTILE_MSI_WINDOW, XFER);
 	struct virtq_seg straddle = { ram_top - SECT, XFER, true };
 	driver_case("read-straddling-ram-top", ACC_RESET | ACC_IOERR, VIRTIO_BLK_T_IN, sig2_sector, &straddle, 1,
 		    ram_top - SECT, ram_top, NULL);
@@ -682,7 +496,7 @@ static long body(void *arg)
 	/* (2) Data length not a multiple of 512. */
 	struct virtq_seg odd = { BUF, 700, true };
 	driver_case("data-len-700", ACC_RESET | ACC_IOERR, VIRTIO_BLK_T_IN, sig2_sector, &odd, 1, BUF, BUF + 700, NULL);
-	scan_ram();
+	hostile_scan_ram(sig_seed);
 
 	/* (3) Rings and chains that break the rules. */
 	chain_cases();
@@ -691,12 +505,7 @@ static long body(void *arg)
 	/* (5) DMA with Bus Master Enable off. */
 	bme_off();
 
-	if (not_blocked) {
-		printf("virtio-hostile: %u of %u cases NOT BLOCKED\n", not_blocked, cases);
-		return 1;
-	}
-	printf("virtio-hostile: all blocked\n");
-	return 0;
+	return hostile_summary("virtio-hostile");
 }
 
 int main(void)
@@ -707,12 +516,6 @@ int main(void)
 	tbl_a = rt_alloc(XFER, XFER);
 	tbl_b = rt_alloc(XFER, XFER);
 	RT_ASSERT(guard && iobuf && hdrpage && tbl_a && tbl_b);
-	/* Stray MSIs (a DMA write reaching 0xfee00000) land on a counter. */
-	RT_ASSERT(irq_register(VEC_STRAY, stray_msi) == 0);
-	lapic_enable();
-	irq_enable();
-	uint64_t t0 = rdtsc();
-	long r = run_in_ring3(body, NULL);
-	printf("virtio-hostile: %lu ms\n", tsc_to_ns(rdtsc() - t0) / 1000000);
-	return (int)r;
+	hostile_canary_add(guard, 3 * XFER);
+	return (int)hostile_run("virtio-hostile", body, NULL);
 }
