@@ -19,7 +19,7 @@ UNIT_SAN  := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/san/tests/%)
 BENCH_SRCS:= $(sort $(wildcard bench/*.c))
 BENCH_BINS:= $(BENCH_SRCS:bench/%.c=$(BUILD)/bench/%)
 
-.PHONY: all warden guest tests bench test demo clean deps san
+.PHONY: all warden guest tests bench test demo clean deps san fuzz fuzz-bins
 # Keep test and bench objects (chained rules would delete them as
 # intermediates); listed, since a listed .SECONDARY elsewhere (guest.mk)
 # turns off the bare form's "everything".
@@ -67,6 +67,41 @@ $(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(BUILD)/libwarden.a
 tests: $(UNIT_BINS)
 bench-bins: $(BENCH_BINS)
 
+# ---- Fuzzing (tests/fuzz/, README there) ----
+# Harnesses tests/fuzz/fuzz_<name>.c are built by clang with libFuzzer,
+# ASan and UBSan against a clang-built copy of the guest-facing library code
+# in build/fuzz/, so the gcc build above is untouched.
+FUZZ_CC      ?= clang
+FUZZ_SECONDS ?= 60
+FUZZ_SAN     := -fsanitize=address,undefined -fno-sanitize-recover=undefined \
+		-fno-omit-frame-pointer
+FUZZ_CFLAGS  := $(CSTD) -O1 -g -Wall -Wextra -Wno-unused-parameter -D_GNU_SOURCE -Isrc \
+		-pthread -MMD -MP $(FUZZ_SAN) -DWARDEN_VERSION=\"$(VERSION)\"
+FUZZ_LIB_SRCS := $(sort $(wildcard src/base/*.c src/backend/*.c src/iommu/*.c src/pci/*.c \
+		 src/devices/*.c src/vmm/boot*.c))
+FUZZ_LIB_OBJS := $(FUZZ_LIB_SRCS:%.c=$(BUILD)/fuzz/obj/%.o)
+FUZZ_SRCS    := $(sort $(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_BINS    := $(FUZZ_SRCS:tests/fuzz/%.c=$(BUILD)/fuzz/%)
+
+$(BUILD)/fuzz/obj/%.o: %.c
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c $< -o $@
+
+$(BUILD)/fuzz/libwarden.a: $(FUZZ_LIB_OBJS)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/fuzz/fuzz_%: $(BUILD)/fuzz/obj/tests/fuzz/fuzz_%.o $(BUILD)/fuzz/libwarden.a
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $^ $(LDLIBS)
+
+.SECONDARY: $(FUZZ_SRCS:%.c=$(BUILD)/fuzz/obj/%.o)
+fuzz-bins: $(FUZZ_BINS)
+
+# Every harness for FUZZ_SECONDS seconds (one core each, one after the
+# other), growing build/fuzz/corpus/<name> from the seeds checked in.
+fuzz: fuzz-bins
+	@FUZZ_SECONDS=$(FUZZ_SECONDS) BUILD=$(BUILD) tests/fuzz/run.sh fuzz
+
 include guest/guest.mk
 
 # Installs what is missing (Debian packages), then builds.
@@ -75,6 +110,7 @@ deps:
 
 test: deps
 	@$(MAKE) --no-print-directory all tests san
+	@if tests/fuzz/run.sh available; then $(MAKE) --no-print-directory fuzz-bins; fi
 	@tests/run.sh
 
 bench: deps

@@ -6,6 +6,9 @@ pkgs=(gcc make binutils libc6-dev pkg-config liburing-dev libcmocka-dev)
 # QEMU is the reference for the guest images and peer benchmarks; tests that
 # need it are skipped without it, but CI and `make demo` install it.
 if [ "${WARDEN_WITH_QEMU:-1}" = 1 ]; then pkgs+=(qemu-system-x86); fi
+# clang with libFuzzer (Debian 12 ships it in libclang-rt-14-dev) builds the
+# fuzz harnesses (tests/fuzz/); without it `make test` skips them.
+if [ "${WARDEN_WITH_FUZZ:-1}" = 1 ]; then pkgs+=(clang libclang-rt-14-dev); fi
 missing=()
 for p in "${pkgs[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every suite (unit tests and integration tests, each plain and under
-# ASan/UBSan) and ends with one line: "N passed, N failed, N skipped".
+# ASan/UBSan, then a short smoke run of every fuzz harness) and ends with one
+# line: "N passed, N failed, N skipped".
 set -u
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}
@@ -61,6 +62,29 @@ run_integration() {
 }
 run_integration integration "$BUILD/warden"
 run_integration integration-san "$BUILD/san/warden"
+
+# Fuzz harnesses (tests/fuzz/): each runs a few seconds from its seeds and
+# regression inputs, so CI keeps them building and sane. One result per
+# harness; skipped, with the reason, where clang's libFuzzer is missing.
+echo "== fuzz harnesses (smoke, ${FUZZ_SMOKE_SECONDS:-4}s each)"
+if tests/fuzz/run.sh available; then
+	while IFS= read -r line; do
+		case "$line" in
+		PASS\ *) pass=$((pass + 1)); echo "ok    ${line#PASS }";;
+		FAIL\ *) fail=$((fail + 1)); failed_names+=("fuzz/${line#FAIL }"); echo "FAIL  ${line#FAIL }";;
+		SKIP\ *) skip=$((skip + 1)); echo "skip  ${line#SKIP }";;
+		DETAIL\ *) echo "      ${line#DETAIL }";;
+		esac
+	done < <(BUILD=$BUILD tests/fuzz/run.sh smoke)
+else
+	for src in tests/fuzz/fuzz_*.c; do
+		[ -e "$src" ] || continue
+		skip=$((skip + 1))
+		src=${src##*/}
+		echo "skip  ${src%.c}"
+	done
+	echo "      ${FUZZ_CC:-clang} cannot build libFuzzer binaries (scripts/deps.sh installs clang and libclang-rt-14-dev)"
+fi
 
 if [ ${#failed_names[@]} -gt 0 ]; then
 	echo "failed: ${failed_names[*]} (logs in $log_dir)"

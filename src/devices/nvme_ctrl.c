@@ -1018,6 +1018,16 @@ static bool nvme_state_queues_ok(const struct nvme_ctrl *c, const struct nvme_st
 	}
 	if ((st->csts & NVME_CSTS_RDY) && (!st->sq[0].valid || !st->cq[0].valid))
 		return false;
+	/* Each outstanding event request holds an admin CQ slot: they must fit
+	 * beside the completions the host has not consumed, or the first event
+	 * posted would run the CQ over its head. */
+	if (st->aer_count && st->cq[0].valid) {
+		const struct nvme_state_cq *acq = &st->cq[0];
+		unsigned used = (unsigned)(acq->tail + acq->size - acq->head) % acq->size;
+
+		if (st->aer_count > acq->size - 1u - used)
+			return false;
+	}
 	return true;
 }
 

@@ -887,6 +887,48 @@ static void test_save_load(void **state)
 	free(buf);
 }
 
+/* Found by fuzz_nvme: a record whose outstanding event requests do not fit
+ * beside the admin completions not yet consumed was accepted, and the first
+ * event then overran the admin CQ (used + reserved > size - 1). */
+static void test_load_refuses_aer_without_cq_room(void **state)
+{
+	struct nfx *f = *state;
+	uint8_t *buf;
+	uint16_t aer;
+	int size;
+
+	nfx_enable_depth(f, 2);
+	aer_submit(f, &aer);                     /* holds the one free slot */
+	size = nvme_ctrl_save(&f->c, NULL, 0);
+	assert_true(size > 0);
+	buf = malloc((size_t)size);
+	assert_non_null(buf);
+	assert_int_equal(nvme_ctrl_save(&f->c, buf, (size_t)size), size);
+	assert_int_equal(nvme_ctrl_load(&f->c, buf, (size_t)size), 0);
+	/* The same record claiming one unconsumed completion: CQ 0 (2 slots)
+	 * would need room for it and the event. */
+	{
+		/* The admin CQ's record: its base, then size 2, head, tail. */
+		uint8_t want[10];
+		uint64_t base = G_ACQ;
+		uint16_t qsize = 2, tail = 1;
+		size_t off;
+
+		memcpy(want, &base, 8);
+		memcpy(want + 8, &qsize, 2);
+		for (off = 8; off + 14 <= (size_t)size; off += 8)
+			if (!memcmp(buf + off, want, sizeof(want)))
+				break;
+		assert_true(off + 14 <= (size_t)size);
+		memcpy(buf + off + 12, &tail, 2);
+	}
+	assert_int_equal(nvme_ctrl_load(&f->c, buf, (size_t)size), -EINVAL);
+	/* Refused: the controller still runs on what it had. */
+	assert_int_equal(reg32(f, NVME_REG_CSTS), NVME_CSTS_RDY);
+	assert_int_equal(f->c.cq[0].reserved, 1);
+	free(buf);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -911,6 +953,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_queue_memory_outside_ram, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_io_cq_outside_ram, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_save_load, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_load_refuses_aer_without_cq_room, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
