@@ -565,13 +565,8 @@ int machine_run(struct machine *m)
 
 void machine_print_stats(struct machine *m, FILE *out)
 {
-	uint64_t total[VCPU_EXIT_REASONS] = { 0 }, all = 0, first = serial_first_byte_ns(&m->com1);
+	uint64_t first = serial_first_byte_ns(&m->com1);
 
-	for (unsigned i = 0; i < m->nr_vcpus; i++)
-		for (unsigned r = 0; r < VCPU_EXIT_REASONS; r++)
-			total[r] += m->vcpus[i].exits[r];
-	for (unsigned r = 0; r < VCPU_EXIT_REASONS; r++)
-		all += total[r];
 	fprintf(out, "warden stats:\n");
 	fprintf(out, "  exit reason          %s (status %d)\n", m->exit_reason ? m->exit_reason : "-",
 		m->exit_status);
@@ -579,11 +574,11 @@ void machine_print_stats(struct machine *m, FILE *out)
 	if (first)
 		fprintf(out, "  first serial byte    %.3f ms\n", (first - m->start_ns) / 1e6);
 	fprintf(out, "  vcpus                %u\n", m->nr_vcpus);
-	fprintf(out, "  vm exits             %llu\n", (unsigned long long)all);
+	fprintf(out, "  vm exits             %llu\n", (unsigned long long)exits_of(m, -1));
 	for (unsigned r = 0; r < VCPU_EXIT_REASONS; r++)
-		if (total[r])
+		if (exits_of(m, (int)r))
 			fprintf(out, "    %-18s %llu\n", vcpu_exit_reason_name(r),
-				(unsigned long long)total[r]);
+				(unsigned long long)exits_of(m, (int)r));
 	for (unsigned i = 0; i < m->nr_vcpus; i++) {
 		uint64_t n = 0;
 
