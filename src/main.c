@@ -4,7 +4,7 @@
 
 #include "base/power.h"
 #include "vmm/config.h"
-#include "vmm/machine.h"
+#include "vmm/vmset.h"
 
 #ifndef WARDEN_VERSION
 #define WARDEN_VERSION "0.0.0"
@@ -20,8 +20,8 @@ static void usage_top(FILE *out)
 
 static int cmd_run(int argc, char **argv)
 {
-	struct vm_config cfg;
-	int ret = config_parse_run(&cfg, argc, argv);
+	static struct run_config rc;   /* the VMs keep pointers into it */
+	int ret = config_parse_vms(&rc, argc, argv);
 
 	if (ret == 1) {
 		config_usage(stdout);
@@ -29,7 +29,7 @@ static int cmd_run(int argc, char **argv)
 	}
 	if (ret < 0)
 		return WARDEN_EXIT_USAGE;
-	return machine_main(&cfg);
+	return vmset_main(&rc);
 }
 
 int main(int argc, char **argv)

@@ -263,6 +263,30 @@ static void msi_enable(struct edu_dev *d, bool on, unsigned vector)
 	pci_write16(d->bdf, cap + PCI_MSI_FLAGS, ctrl);
 }
 
+int edu_irq_set_msg(struct edu_dev *d, uint64_t addr, uint32_t data)
+{
+	uint8_t cap = d->msi_cap;
+
+	if (d->mode == EDU_IRQ_MSIX) {
+		pci_msix_set_msg(&d->msix, 0, addr, data, false);
+		return 0;
+	}
+	if (d->mode != EDU_IRQ_MSI)
+		return EDU_E_NOIRQ;
+	/* Off while address and data disagree, as for MSI-X's mask. */
+	uint16_t ctrl = pci_read16(d->bdf, cap + PCI_MSI_FLAGS);
+	pci_write16(d->bdf, cap + PCI_MSI_FLAGS, ctrl & ~PCI_MSI_FLAGS_ENABLE);
+	pci_write32(d->bdf, cap + PCI_MSI_ADDRESS_LO, (uint32_t)addr);
+	if (ctrl & PCI_MSI_FLAGS_64BIT) {
+		pci_write32(d->bdf, cap + PCI_MSI_ADDRESS_HI, (uint32_t)(addr >> 32));
+		pci_write16(d->bdf, cap + PCI_MSI_DATA_64, (uint16_t)data);
+	} else {
+		pci_write16(d->bdf, cap + PCI_MSI_DATA_32, (uint16_t)data);
+	}
+	pci_write16(d->bdf, cap + PCI_MSI_FLAGS, ctrl);
+	return 0;
+}
+
 static void msix_off(struct edu_dev *d)
 {
 	uint16_t ctrl;

@@ -5,7 +5,8 @@
  *
  * Everything except edu_irq_setup() works in ring 0 and in ring 3; the
  * polling paths are meant for ring 3 (docs/guest-runtime.md). Bus addresses
- * are guest-physical addresses (no vIOMMU; the runtime identity-maps RAM).
+ * are what the device puts on the bus: guest-physical addresses without a
+ * vIOMMU (the runtime identity-maps RAM), IOVAs behind one (rt/vtd.h).
  * QEMU's edu masks DMA addresses to 28 bits by default, so buffers for it
  * must lie below 256 MiB (rt_alloc memory does). Every wait is bounded. */
 #ifndef GUEST_RT_EDU_H
@@ -136,6 +137,11 @@ int edu_irq_setup(struct edu_dev *d, enum edu_irq_mode mode, unsigned vector);
 /* Waits until d->irq_acked differs from before (an interrupt that carried
  * a status; zero-status ones do not count). 0 or EDU_E_TIMEOUT. */
 int edu_irq_wait(struct edu_dev *d, uint32_t before);
+/* Replaces the message of the active MSI-X entry or MSI (after
+ * edu_irq_setup) with addr/data as given - an interrupt-remapping handle,
+ * say, where edu_irq_setup wrote a compatibility-format one. Any ring.
+ * 0 or EDU_E_NOIRQ (mode is not MSI-X or MSI). */
+int edu_irq_set_msg(struct edu_dev *d, uint64_t addr, uint32_t data);
 const char *edu_irq_mode_name(enum edu_irq_mode m);
 const char *edu_err_name(int r);
 

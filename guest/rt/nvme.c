@@ -127,8 +127,10 @@ static int ctrl_health(struct nvme_ctrl *c)
 
 /* ---- PRPs ---- */
 
-int nvme_prp_build(uint64_t buf, uint64_t len, uint64_t list, uint64_t list_bytes,
-		   uint64_t *prp1, uint64_t *prp2)
+/* list is where the CPU writes the PRP list; the controller finds it at
+ * list + list_bus_off (nvme_opts.dma_offset). */
+static int prp_build(uint64_t buf, uint64_t len, uint64_t list, uint64_t list_bytes,
+		     uint64_t list_bus_off, uint64_t *prp1, uint64_t *prp2)
 {
 	const uint64_t pg = NVME_PAGE_SIZE;
 
@@ -157,15 +159,21 @@ int nvme_prp_build(uint64_t buf, uint64_t len, uint64_t list, uint64_t list_byte
 			uint64_t nl = cur + pg;
 			if (nl + pg > list + list_bytes)
 				return NVME_E_INVAL;
-			e[idx] = nl;
+			e[idx] = nl + list_bus_off;
 			cur = nl;
 			e = (uint64_t *)cur;
 			idx = 0;
 		}
 		e[idx++] = next + i * pg;
 	}
-	*prp2 = list;
+	*prp2 = list + list_bus_off;
 	return 0;
+}
+
+int nvme_prp_build(uint64_t buf, uint64_t len, uint64_t list, uint64_t list_bytes,
+		   uint64_t *prp1, uint64_t *prp2)
+{
+	return prp_build(buf, len, list, list_bytes, 0, prp1, prp2);
 }
 
 /* ---- queues ---- */
@@ -237,7 +245,8 @@ int nvme_submit(struct nvme_queue *q, struct nvme_sqe *cmd, uint64_t buf, uint64
 	if (len) {
 		if (len > q->max_xfer)
 			return NVME_E_INVAL;
-		int r = nvme_prp_build(buf, len, s->prp_list, q->prp_list_bytes, &cmd->prp1, &cmd->prp2);
+		int r = prp_build(buf, len, s->prp_list, q->prp_list_bytes, q->ctrl->opts.dma_offset,
+				  &cmd->prp1, &cmd->prp2);
 		if (r)
 			return r;
 	}
@@ -557,7 +566,7 @@ static int identify(struct nvme_ctrl *c)
 {
 	const uint8_t *id = (const uint8_t *)c->identify_buf;
 	struct nvme_sqe cmd = { .opc = NVME_ADM_IDENTIFY, .cdw10 = 1 };    /* CNS 1: controller */
-	int r = nvme_admin(c, &cmd, c->identify_buf, NVME_PAGE_SIZE, NULL);
+	int r = nvme_admin(c, &cmd, c->identify_buf + c->opts.dma_offset, NVME_PAGE_SIZE, NULL);
 
 	if (r)
 		return fail(c, r < 0 ? r : NVME_E_UNSUPP, "Identify Controller: %s 0x%x", nvme_err_name(r), r);
@@ -573,7 +582,7 @@ static int identify(struct nvme_ctrl *c)
 	memset(&cmd, 0, sizeof(cmd));
 	cmd.opc = NVME_ADM_IDENTIFY;
 	cmd.nsid = 1;                                   /* CNS 0: namespace */
-	r = nvme_admin(c, &cmd, c->identify_buf, NVME_PAGE_SIZE, NULL);
+	r = nvme_admin(c, &cmd, c->identify_buf + c->opts.dma_offset, NVME_PAGE_SIZE, NULL);
 	if (r)
 		return fail(c, r < 0 ? r : NVME_E_UNSUPP, "Identify Namespace 1: %s 0x%x", nvme_err_name(r), r);
 	c->nsze = *(const uint64_t *)id;
@@ -593,7 +602,7 @@ static int create_io_queues(struct nvme_ctrl *c)
 	struct nvme_sqe cmd = { .opc = NVME_ADM_CREATE_CQ };
 	int r;
 
-	cmd.prp1 = (uint64_t)q->cq;
+	cmd.prp1 = (uint64_t)q->cq + c->opts.dma_offset;
 	cmd.cdw10 = (uint32_t)(q->size - 1) << 16 | q->qid;
 	cmd.cdw11 = 1 | (q->irq ? 2u | (uint32_t)q->msix_entry << 16 : 0);   /* PC, IEN, IV */
 	if ((r = nvme_admin(c, &cmd, 0, 0, NULL)))
@@ -601,7 +610,7 @@ static int create_io_queues(struct nvme_ctrl *c)
 			    nvme_err_name(r), r);
 	memset(&cmd, 0, sizeof(cmd));
 	cmd.opc = NVME_ADM_CREATE_SQ;
-	cmd.prp1 = (uint64_t)q->sq;
+	cmd.prp1 = (uint64_t)q->sq + c->opts.dma_offset;
 	cmd.cdw10 = (uint32_t)(q->size - 1) << 16 | q->qid;
 	cmd.cdw11 = 1 | (uint32_t)q->qid << 16;        /* PC, CQID */
 	if ((r = nvme_admin(c, &cmd, 0, 0, NULL)))
@@ -623,8 +632,8 @@ static int enable_admin(struct nvme_ctrl *c)
 		pci_msix_enable(&c->msix, false);
 	queue_reset(&c->admin);
 	wr32(c, NVME_REG_AQA, (uint32_t)(c->admin.size - 1) << 16 | (c->admin.size - 1));
-	wr64(c, NVME_REG_ASQ, (uint64_t)c->admin.sq);
-	wr64(c, NVME_REG_ACQ, (uint64_t)c->admin.cq);
+	wr64(c, NVME_REG_ASQ, (uint64_t)c->admin.sq + c->opts.dma_offset);
+	wr64(c, NVME_REG_ACQ, (uint64_t)c->admin.cq + c->opts.dma_offset);
 	wr32(c, NVME_REG_CC, CC_IOCQES | CC_IOSQES | CC_AMS_RR | CC_MPS_4K | CC_CSS_NVM | CC_EN);
 	return wait_ready(c, true);
 }

@@ -10,7 +10,8 @@
  *
  * Results: >= 0 is a completion status as (SCT << 8) | SC (0 = success; the
  * phase, More and DNR bits are dropped); < 0 is an NVME_E_* driver error.
- * Buffers are guest-physical addresses (the runtime identity-maps RAM). */
+ * Data buffers are bus addresses: guest-physical ones (the runtime
+ * identity-maps RAM) unless an IOMMU translates (nvme_opts.dma_offset). */
 #ifndef GUEST_RT_NVME_H
 #define GUEST_RT_NVME_H
 
@@ -145,6 +146,12 @@ struct nvme_opts {
 	bool irq;                       /* complete I/O by MSI-X (nvme_irq_init first) */
 	uint64_t cmd_timeout_us;        /* default 5 s */
 	unsigned nr_io_queues;          /* asked of Set Features (default 4) */
+	/* Added to the address of everything the driver allocates itself
+	 * (queues, PRP lists, the Identify buffer) when it hands it to the
+	 * controller: the bus address behind an IOMMU that maps that memory
+	 * at GPA + dma_offset (rt/vtd.h). Data buffers passed in are bus
+	 * addresses as given. 0: no IOMMU, or one mapping IOVA = GPA. */
+	uint64_t dma_offset;
 };
 
 struct nvme_ctrl {

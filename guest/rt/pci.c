@@ -294,8 +294,8 @@ int pci_msix_init(uint16_t bdf, struct rt_pci_msix *m)
 	return 0;
 }
 
-void pci_msix_set(const struct rt_pci_msix *m, unsigned entry, uint32_t apic_id, unsigned vector,
-		  bool masked)
+void pci_msix_set_msg(const struct rt_pci_msix *m, unsigned entry, uint64_t addr, uint32_t data,
+		      bool masked)
 {
 	uint64_t e = m->table + (uint64_t)entry * PCI_MSIX_ENTRY_SIZE;
 
@@ -303,10 +303,16 @@ void pci_msix_set(const struct rt_pci_msix *m, unsigned entry, uint32_t apic_id,
 		return;
 	/* Mask while the address and data change, unmask last. */
 	mmio_write32(e + 12, 1);
-	mmio_write32(e + 0, 0xfee00000u | (apic_id & 0xff) << 12);
-	mmio_write32(e + 4, 0);
-	mmio_write32(e + 8, vector & 0xff);
+	mmio_write32(e + 0, (uint32_t)addr);
+	mmio_write32(e + 4, (uint32_t)(addr >> 32));
+	mmio_write32(e + 8, data);
 	mmio_write32(e + 12, masked ? 1 : 0);
+}
+
+void pci_msix_set(const struct rt_pci_msix *m, unsigned entry, uint32_t apic_id, unsigned vector,
+		  bool masked)
+{
+	pci_msix_set_msg(m, entry, 0xfee00000u | (apic_id & 0xff) << 12, vector & 0xff, masked);
 }
 
 void pci_msix_enable(const struct rt_pci_msix *m, bool on)

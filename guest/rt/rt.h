@@ -169,6 +169,9 @@ struct rt_pci_msix {
 int pci_msix_init(uint16_t bdf, struct rt_pci_msix *m);   /* 0, or -1: no usable MSI-X */
 void pci_msix_set(const struct rt_pci_msix *m, unsigned entry, uint32_t apic_id, unsigned vector,
 		  bool masked);
+/* Any message: e.g. an interrupt-remapping (remappable-format) address. */
+void pci_msix_set_msg(const struct rt_pci_msix *m, unsigned entry, uint64_t addr, uint32_t data,
+		      bool masked);
 /* MSI-X Enable with Function Mask clear (and INTx disabled), or off. */
 void pci_msix_enable(const struct rt_pci_msix *m, bool on);
 

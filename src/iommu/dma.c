@@ -31,6 +31,81 @@ static const struct dma_as_ops vtd_as_ops = {
 	.sync = vtd_as_sync,
 };
 
+/* ---- two-stage backends (a device behind a guest-visible vIOMMU) ---- */
+
+/* Both units' brackets in one token: each is a slot index and an epoch bit,
+ * well under 16 bits. */
+static unsigned two_units_begin(struct dma_as *as)
+{
+	unsigned t1 = vtd_dma_begin(as->unit);
+
+	return t1 | vtd_dma_begin(as->unit2) << 16;
+}
+
+static void two_units_end(struct dma_as *as, unsigned token)
+{
+	vtd_dma_end(as->unit2, token >> 16);
+	vtd_dma_end(as->unit, token & 0xffff);
+}
+
+static void two_units_sync(struct dma_as *as)
+{
+	vtd_drain(as->unit);
+	vtd_drain(as->unit2);
+}
+
+static int nested_translate(struct dma_as *as, uint64_t iova, bool write, uint64_t *hpa, uint64_t *avail)
+{
+	struct vtd_xlate x;
+
+	if (vtd_translate(as->unit, as->sid, iova, write ? VTD_REQ_WRITE : VTD_REQ_READ, &x)) {
+		if (x.stage2_fault)
+			__atomic_add_fetch(&as->stats.stage2_faults, 1, __ATOMIC_RELAXED);
+		return -EFAULT;
+	}
+	*hpa = x.addr;
+	*avail = x.page_size - (iova & (x.page_size - 1));
+	return 0;
+}
+
+static const struct dma_as_ops nested_as_ops = {
+	.translate = nested_translate,
+	.begin = two_units_begin,
+	.end = two_units_end,
+	.sync = two_units_sync,
+};
+
+static int shadow_translate(struct dma_as *as, uint64_t iova, bool write, uint64_t *hpa, uint64_t *avail)
+{
+	unsigned req = write ? VTD_REQ_WRITE : VTD_REQ_READ;
+	struct vtd_xlate x, g;
+
+	/* A probe: what the host refuses is first the guest's to report. */
+	if (vtd_translate(as->unit, as->sid, iova, req | VTD_REQ_PROBE, &x)) {
+		/* (A guest unit that has a second stage of its own may refuse
+		 * there: that is the shadow's case below, not a guest fault.) */
+		if (vtd_translate(as->unit2, as->guest_sid, iova, req, &g) && !g.stage2_fault)
+			return -EFAULT;         /* the guest's fault, in the guest's log */
+		/* The guest's tables allow it and the shadow does not: a skipped
+		 * invalidation (Caching Mode obliges one after every map) or a
+		 * mapping the host policy refused. Asking again records it in the
+		 * host's log - and lets through a resync that just completed. */
+		__atomic_add_fetch(&as->stats.shadow_stale, 1, __ATOMIC_RELAXED);
+		if (vtd_translate(as->unit, as->sid, iova, req, &x))
+			return -EFAULT;
+	}
+	*hpa = x.addr;
+	*avail = x.page_size - (iova & (x.page_size - 1));
+	return 0;
+}
+
+static const struct dma_as_ops shadow_as_ops = {
+	.translate = shadow_translate,
+	.begin = two_units_begin,
+	.end = two_units_end,
+	.sync = two_units_sync,
+};
+
 /* ---- direct backend (a VM's GPA space, no IOMMU) ---- */
 
 static int direct_translate(struct dma_as *as, uint64_t gpa, bool write, uint64_t *hpa, uint64_t *avail)
@@ -85,6 +160,23 @@ void dma_as_init_vtd(struct dma_as *as, struct vtd_unit *unit, struct arena *are
 	as->arena = arena;
 	as->sid = sid;
 	as->enabled = true;
+}
+
+void dma_as_init_nested(struct dma_as *as, struct vtd_unit *guest_unit, struct vtd_unit *host_unit,
+			struct arena *arena, uint16_t sid)
+{
+	dma_as_init_vtd(as, guest_unit, arena, sid);
+	as->ops = &nested_as_ops;
+	as->unit2 = host_unit;
+}
+
+void dma_as_init_shadow(struct dma_as *as, struct vtd_unit *host_unit, uint16_t host_sid,
+			struct vtd_unit *guest_unit, uint16_t guest_sid, struct arena *arena)
+{
+	dma_as_init_vtd(as, host_unit, arena, host_sid);
+	as->ops = &shadow_as_ops;
+	as->unit2 = guest_unit;
+	as->guest_sid = guest_sid;
 }
 
 void dma_as_init_direct(struct dma_as *as, const struct gmem *gmem, uint16_t sid)

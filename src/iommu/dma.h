@@ -6,10 +6,14 @@
  * transfer stops there - the bytes before it have moved, as on hardware -
  * and the call returns how many moved, or -errno when nothing did.
  *
- * Two backends:
+ * Backends:
  *  - through a VT-d unit for a source-id (faults are recorded by the unit);
  *  - "direct": a VM's guest-physical space with no IOMMU (emulated devices
- *    on a machine without one); anything outside that VM's RAM is refused.
+ *    on a machine without one); anything outside that VM's RAM is refused;
+ *  - behind a guest-visible vIOMMU, two-stage (docs/iommu.md, "Two-stage
+ *    translation"): "nested" translates through the guest unit, whose stage
+ *    2 is the host; "shadow" through the host unit's shadow domains, with
+ *    the guest unit consulted on failure so the guest's fault is recorded.
  *
  * Hooks for other layers: a DMA-enable gate the PCI layer drives from the
  * command register's bus-master bit, and a dirty hook called for every
@@ -44,14 +48,18 @@ struct dma_as_stats {
 	uint64_t bytes_read, bytes_written;
 	uint64_t faults;        /* transfers stopped by a translation fault */
 	uint64_t blocked;       /* transfers refused by the enable gate */
+	uint64_t stage2_faults; /* nested: stage 2 refused what the guest allowed */
+	uint64_t shadow_stale;  /* shadow: the guest allowed what the shadow lacks */
 };
 
 struct dma_as {
 	const struct dma_as_ops *ops;
 	struct arena *arena;    /* where translated addresses point */
-	uint16_t sid;
+	uint16_t sid;           /* on the unit that translates */
+	uint16_t guest_sid;     /* shadow: the device's source-id on the guest unit */
 	bool enabled;           /* DMA gate, true after init */
-	struct vtd_unit *unit;  /* VT-d backend */
+	struct vtd_unit *unit;  /* VT-d backend; nested: the guest unit; shadow: the host unit */
+	struct vtd_unit *unit2; /* nested: the host unit; shadow: the guest unit */
 	const struct gmem *gmem;   /* direct backend */
 	long inflight;          /* direct backend's transfer count */
 	dma_dirty_fn dirty;
@@ -63,6 +71,20 @@ struct dma_as {
 void dma_as_init_vtd(struct dma_as *as, struct vtd_unit *unit, struct arena *arena, uint16_t sid);
 /* A VM's guest-physical space, no IOMMU. */
 void dma_as_init_direct(struct dma_as *as, const struct gmem *gmem, uint16_t sid);
+/* Nested: through guest_unit, configured with a second stage over host_unit
+ * (stage2_init_host). Transfers are bracketed on both units, so a drain on
+ * either (the guest's invalidation wait, a host unmap) waits for them. */
+void dma_as_init_nested(struct dma_as *as, struct vtd_unit *guest_unit, struct vtd_unit *host_unit,
+			struct arena *arena, uint16_t sid);
+/* Shadow: through host_unit as host_sid, where the shadow composer
+ * (iommu/viommu_shadow.h) attaches the device. When the host refuses, the
+ * request is translated through guest_unit as guest_sid: a guest fault is
+ * recorded in the guest's log; if the guest's tables allow it (the guest
+ * skipped an invalidation, or the host policy refused the mapping) it still
+ * fails, counted in stats.shadow_stale and recorded in the host unit's log.
+ * Bracketed on both units. */
+void dma_as_init_shadow(struct dma_as *as, struct vtd_unit *host_unit, uint16_t host_sid,
+			struct vtd_unit *guest_unit, uint16_t guest_sid, struct arena *arena);
 
 /* Gate DMA (bus-master enable). Disabling returns only when no transfer of
  * this address space is in flight; while disabled, transfers fail with

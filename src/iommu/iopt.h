@@ -80,6 +80,24 @@ struct iopt_walk_result {
 int iopt_vtd_walk(const struct iopt_mem *mem, uint64_t root, unsigned levels, unsigned haw,
 		  uint64_t iova, unsigned access, struct iopt_walk_result *res);
 
+struct iopt;
+typedef int (*iopt_walk_fn)(void *arg, uint64_t iova, uint64_t pa, uint64_t size, unsigned prot);
+
+/* Enumerate the leaves of a VT-d second-level table rooted at `root` (read
+ * through mem, so it may be a guest's table at GPAs) that overlap
+ * [iova, iova + size), in IOVA order: fn(arg, leaf iova, leaf pa, leaf size,
+ * permission ANDed over every level). Only leaves a translation walk would
+ * use are reported: entries that are not present, carry reserved bits
+ * (for host address width haw), are superpages of a size not in pgsizes, or
+ * end up with no permission are skipped, and so is the rest of a table that
+ * cannot be read. Depth is bounded by `levels`; *budget bounds the entries
+ * read in all (a hostile table can link a table to itself at every level)
+ * and is decremented. Returns 0, the first non-zero return of fn, -E2BIG
+ * when the budget ran out, or -EINVAL for bad arguments. */
+int iopt_vtd_enum(const struct iopt_mem *mem, uint64_t root, unsigned levels, unsigned haw,
+		  uint64_t pgsizes, uint64_t iova, uint64_t size, uint64_t *budget,
+		  iopt_walk_fn fn, void *arg);
+
 enum iopt_fmt {
 	IOPT_VTD_SL,           /* VT-d second-level */
 };
@@ -108,9 +126,6 @@ struct iopt_gather {
 	uint64_t free_head;               /* HPA of first detached table, 0 = none */
 	uint64_t nr_free;
 };
-
-struct iopt;
-typedef int (*iopt_walk_fn)(void *arg, uint64_t iova, uint64_t pa, uint64_t size, unsigned prot);
 
 struct iopt_ops {
 	/* Map [iova, iova+size) to [pa, pa+size). All 4K aligned; nothing in the

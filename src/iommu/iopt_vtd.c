@@ -72,6 +72,75 @@ int iopt_vtd_walk(const struct iopt_mem *mem, uint64_t root, unsigned levels, un
 	return 0;
 }
 
+/* ---- enumerating any table (guest tables included) ---- */
+
+struct enum_ctx {
+	const struct iopt_mem *mem;
+	unsigned haw;
+	uint64_t pgsizes, start, end;
+	uint64_t *budget;
+	iopt_walk_fn fn;
+	void *arg;
+};
+
+/* Recursion is by level, so a table that links to itself (or to an
+ * ancestor) is merely visited again one level down: depth stays bounded,
+ * and the budget bounds the breadth. */
+static int enum_level(struct enum_ctx *c, uint64_t table, unsigned lvl, uint64_t base, unsigned perm)
+{
+	uint64_t span = level_span(lvl);
+	uint64_t s = c->start > base ? c->start : base;
+	uint64_t e = c->end - base < span * VTD_ENTRIES_PER_TABLE ? c->end : base + span * VTD_ENTRIES_PER_TABLE;
+	int ret;
+
+	for (unsigned i = (unsigned)((s - base) >> level_shift(lvl));
+	     i <= (unsigned)((e - 1 - base) >> level_shift(lvl)); i++) {
+		uint64_t pte, eb = base + i * span;
+		unsigned p;
+		bool large;
+
+		if (!*c->budget)
+			return -E2BIG;
+		(*c->budget)--;
+		if (iopt_mem_read64(c->mem, table + i * 8, &pte))
+			break;          /* a walk would fault 0x7 on all of it */
+		if (!pte_present(pte))
+			continue;
+		large = lvl > 1 && (pte & VTD_SL_PS);
+		if (pte & vtd_sl_rsvd_mask(lvl, large, c->haw) || (large && !(c->pgsizes & span)))
+			continue;
+		p = perm & (unsigned)pte & IOPT_RW;
+		if (!p)
+			continue;
+		if (lvl == 1 || large)
+			ret = c->fn(c->arg, eb, pte & VTD_SL_ADDR_MASK & ~(span - 1), span, p);
+		else
+			ret = enum_level(c, pte & VTD_SL_ADDR_MASK, lvl - 1, eb, p);
+		if (ret)
+			return ret;
+	}
+	return 0;
+}
+
+int iopt_vtd_enum(const struct iopt_mem *mem, uint64_t root, unsigned levels, unsigned haw,
+		  uint64_t pgsizes, uint64_t iova, uint64_t size, uint64_t *budget,
+		  iopt_walk_fn fn, void *arg)
+{
+	struct enum_ctx c = {
+		.mem = mem, .haw = haw, .pgsizes = pgsizes, .budget = budget, .fn = fn, .arg = arg,
+	};
+	uint64_t limit;
+
+	if (levels < 3 || levels > 4 || haw < 32 || haw > 52 || !size || !fn || !budget)
+		return -EINVAL;
+	limit = 1ull << (VTD_PAGE_SHIFT + VTD_LEVEL_STRIDE * levels);
+	if (iova >= limit)
+		return 0;
+	c.start = iova;
+	c.end = size > limit - iova ? limit : iova + size;
+	return enum_level(&c, root & VTD_SL_ADDR_MASK, levels, 0, IOPT_RW);
+}
+
 /* ---- host-owned tables ---- */
 
 static uint64_t *table_ptr(const struct iopt *pt, uint64_t hpa)

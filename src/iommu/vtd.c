@@ -88,6 +88,8 @@ int vtd_unit_init(struct vtd_unit *u, const struct vtd_unit_cfg *cfg)
 		return -EINVAL;
 	}
 	u->mem = cfg->mem;
+	if (cfg->stage2)
+		u->stage2 = *cfg->stage2;
 	u->nr_dids = 1u << (4 + 2 * u->caps.nd);
 	u->iotlb = aligned_alloc(128, sizeof(*u->iotlb) * u->iotlb_sets);
 	u->cc = aligned_alloc(32, sizeof(*u->cc) * u->cc_entries);
@@ -133,7 +135,8 @@ uint64_t vtd_cap_reg(const struct vtd_caps *c)
 	return (uint64_t)c->nd << VTD_CAP_ND_SHIFT |
 	       (uint64_t)(c->sagaw & 0x1f) << VTD_CAP_SAGAW_SHIFT |
 	       (uint64_t)(c->mgaw - 1) << VTD_CAP_MGAW_SHIFT |
-	       (uint64_t)(0x400 / 16) << VTD_CAP_FRO_SHIFT |
+	       (uint64_t)((c->fro ? c->fro : 0x400) / 16) << VTD_CAP_FRO_SHIFT |
+	       (c->cm ? VTD_CAP_CM : 0) |
 	       (c->sp_2m ? VTD_CAP_SLLPS_2M : 0) | (c->sp_1g ? VTD_CAP_SLLPS_1G : 0) |
 	       VTD_CAP_PSI | (uint64_t)(c->nr_fault_records - 1) << VTD_CAP_NFR_SHIFT |
 	       (uint64_t)c->mamv << VTD_CAP_MAMV_SHIFT | VTD_CAP_DWD | VTD_CAP_DRD;
@@ -141,8 +144,11 @@ uint64_t vtd_cap_reg(const struct vtd_caps *c)
 
 uint64_t vtd_ecap_reg(const struct vtd_caps *c)
 {
-	(void)c;
-	return VTD_ECAP_C | VTD_ECAP_PT;
+	/* Walks read table memory as it is (no cache to flush): coherent. With
+	 * IR, MHMV 15 lets index-selective IEC invalidations cover any mask. */
+	return VTD_ECAP_C | (c->no_pt ? 0 : VTD_ECAP_PT) | (c->qi ? VTD_ECAP_QI : 0) |
+	       (c->ir ? VTD_ECAP_IR | 0xfull << VTD_ECAP_MHMV_SHIFT : 0) |
+	       (uint64_t)(c->iro / 16) << VTD_ECAP_IRO_SHIFT;
 }
 
 void vtd_set_root_table(struct vtd_unit *u, uint64_t rta)
@@ -194,8 +200,10 @@ static unsigned ctx_fetch(struct vtd_unit *u, uint16_t sid, struct vtd_ctx *c, b
 		return VTD_FR_CONTEXT_ENTRY_RSVD;
 	tt = (unsigned)((ce_lo & VTD_CTX_LO_TT_MASK) >> VTD_CTX_LO_TT_SHIFT);
 	aw = (unsigned)(ce_hi & VTD_CTX_HI_AW_MASK);
-	/* ECAP.DT = 0: device-TLB translation type is invalid like reserved. */
-	if (tt == VTD_TT_RESERVED || tt == VTD_TT_DEV_TLB || !(u->caps.sagaw & (1u << aw)) ||
+	/* ECAP.DT = 0: device-TLB translation type is invalid like reserved;
+	 * so is pass-through where ECAP.PT = 0. */
+	if (tt == VTD_TT_RESERVED || tt == VTD_TT_DEV_TLB ||
+	    (tt == VTD_TT_PASSTHROUGH && u->caps.no_pt) || !(u->caps.sagaw & (1u << aw)) ||
 	    vtd_aw_to_bits(aw) > u->caps.mgaw)
 		return VTD_FR_CONTEXT_ENTRY_INV;
 	c->slptptr = ce_lo & VTD_CTX_LO_SLPTPTR_MASK;
@@ -271,22 +279,136 @@ static inline bool gens_changed(struct vtd_unit *u, uint64_t g_cc, uint64_t g_gl
 	       (did_gen && __atomic_load_n(did_gen, __ATOMIC_ACQUIRE) != g_did);
 }
 
+/* ---- nested translation: the second stage ---- */
+
+/* The second stage refused what the first allowed. The requester gets a
+ * fault, the guest's log gets nothing: the second stage's owner has counted
+ * it already (the host unit records it in its own log). */
+static int stage2_refused(struct vtd_unit *u, uint16_t sid, uint64_t iova, unsigned req,
+			  const struct vtd_ctx *ctx, struct vtd_xlate *x)
+{
+	x->fault = req & VTD_REQ_WRITE ? VTD_FR_WRITE : VTD_FR_READ;
+	x->stage2_fault = true;
+	x->addr = 0;
+	x->perm = 0;
+	if (ctx && unlikely(__atomic_load_n(&u->trace_active, __ATOMIC_RELAXED)))
+		trace_emit(u, sid, ctx->did, iova, req, x, x->fault);
+	return -EFAULT;
+}
+
+/* Stage 2 for the page holding gpa. Everything the first stage granted is
+ * asked for first as a probe, so a narrower second stage records nothing;
+ * then just the access the request needs, which the second stage records
+ * when it refuses (unless the request itself is a probe). */
+static int stage2_page(struct vtd_unit *u, uint16_t sid, uint64_t gpa, unsigned want, unsigned req,
+		       uint64_t *out, uint64_t *contig, unsigned *granted)
+{
+	const struct vtd_stage2 *s2 = &u->stage2;
+	unsigned access = req & IOPT_RW;
+
+	if (want != access && !s2->translate(s2->opaque, sid, gpa, want | VTD_REQ_PROBE, out, contig)) {
+		*granted = want;
+	} else if (!s2->translate(s2->opaque, sid, gpa, access | (req & VTD_REQ_PROBE), out, contig)) {
+		*granted = access;
+	} else {
+		return -EFAULT;
+	}
+	/* A second stage that moved the page offset or covers less than the
+	 * page would make every later chunk wrong: refuse rather than trust. */
+	if ((*out ^ gpa) & (VTD_PAGE_SIZE - 1) || *contig < VTD_PAGE_SIZE - (gpa & (VTD_PAGE_SIZE - 1)))
+		return -EFAULT;
+	return 0;
+}
+
+/* First stage identity (TE off, or pass-through): the input address is a
+ * GPA and still goes through stage 2. Not cached here: there is no domain
+ * id to tag it with, and the second stage caches its own translation. */
+static int stage2_identity(struct vtd_unit *u, uint16_t sid, uint64_t iova, unsigned req,
+			   const struct vtd_ctx *ctx, struct vtd_xlate *x)
+{
+	uint64_t out, contig;
+	unsigned granted;
+
+	if (stage2_page(u, sid, iova, IOPT_RW, req, &out, &contig, &granted))
+		return stage2_refused(u, sid, iova, req, ctx, x);
+	x->addr = out;
+	x->perm = granted;
+	x->page_size = VTD_PAGE_SIZE;
+	for (uint64_t p = IOPT_PAGE_1G; p > VTD_PAGE_SIZE; p >>= VTD_LEVEL_STRIDE) {
+		if (contig >= p - (iova & (p - 1)) && !in_interrupt_range(iova & ~(p - 1), p)) {
+			x->page_size = p;
+			break;
+		}
+	}
+	return 0;
+}
+
+/* Combines the first stage's leaf with stage 2 into one IOTLB entry: the
+ * largest page size, no larger than the guest's leaf, whose aligned block
+ * around iova stage 2 maps contiguously with every permission the guest
+ * granted. A guest 2M page over host 4K pages gives 4K entries; caching it
+ * whole would hand out memory stage 2 never mapped there. The bigger blocks
+ * are probed at their base (speculatively: a refusal there is no fault).
+ * Returns 0 with *base (final address of the block), *order and *perm, and
+ * *cacheable false when stage 2 grants less than the guest did (a cached
+ * entry's permission denial is reported as the guest's fault);
+ * VTD_FR_INTERRUPT_ADDR when the request's GPA is in the interrupt window
+ * (a first-stage fault); -EFAULT when stage 2 refuses the request's page. */
+static int stage2_combine(struct vtd_unit *u, uint16_t sid, uint64_t iova, unsigned req,
+			  const struct iopt_walk_result *w, uint64_t *base, unsigned *order,
+			  unsigned *perm, bool *cacheable)
+{
+	const struct vtd_stage2 *s2 = &u->stage2;
+	uint64_t gpa = w->pa + (iova & (w->page_size - 1)), out, contig;
+	unsigned o = w->page_size == IOPT_PAGE_4K ? 0 : w->page_size == IOPT_PAGE_2M ? 1 : 2;
+
+	if (unlikely(in_interrupt_range(w->pa, w->page_size))) {
+		if (in_interrupt_range(gpa & VTD_PAGE_MASK, VTD_PAGE_SIZE))
+			return VTD_FR_INTERRUPT_ADDR;
+		o = 0;      /* 4K pieces only: none of them reaches the window */
+	}
+	for (; o; o--) {
+		uint64_t bsize = 1ull << iotlb_order_shift(o), gbase = gpa & ~(bsize - 1);
+
+		if (!s2->translate(s2->opaque, sid, gbase, w->perm | VTD_REQ_PROBE, &out, &contig) &&
+		    contig >= bsize && !(out & (VTD_PAGE_SIZE - 1))) {
+			*base = out;
+			*order = o;
+			*perm = w->perm;
+			*cacheable = true;
+			return 0;
+		}
+	}
+	if (stage2_page(u, sid, gpa & VTD_PAGE_MASK, w->perm, req, &out, &contig, perm))
+		return -EFAULT;
+	*base = out;
+	*order = 0;
+	*cacheable = *perm == w->perm;
+	return 0;
+}
+
 int vtd_translate(struct vtd_unit *u, uint16_t sid, uint64_t iova, unsigned req, struct vtd_xlate *x)
 {
 	struct vtd_shard *sh = vtd_shard(u);
-	unsigned access = req & IOPT_RW, order = 0, reason;
+	unsigned access = req & IOPT_RW, order = 0, reason, perm = 0;
+	bool nested = u->stage2.translate != NULL, cacheable = true;
 	struct iopt_walk_result w;
 	struct vtd_ctx ctx;
-	uint64_t g_cc, g_glob, g_did, *did_gen, val, size;
+	uint64_t g_cc, g_glob, g_did, *did_gen, val = 0, size;
 	bool fpd_known;
+	int s2;
 
+	x->stage2_fault = false;
 retry:
 	/* Sampled before anything is read: a miss that races with an
 	 * invalidation finds them changed and starts over. */
 	g_cc = __atomic_load_n(&u->gen_cc, __ATOMIC_ACQUIRE);
 	g_glob = __atomic_load_n(&u->gen_global, __ATOMIC_ACQUIRE);
-	if (unlikely(!__atomic_load_n(&u->te, __ATOMIC_ACQUIRE)))
-		return identity(u, sid, iova, req, NULL, x);
+	if (unlikely(!__atomic_load_n(&u->te, __ATOMIC_ACQUIRE))) {
+		if (identity(u, sid, iova, req, NULL, x))
+			return -EFAULT;
+		return nested ? stage2_identity(u, sid, iova, req, NULL, x) : 0;
+	}
 
 	if (likely(cc_lookup(u, sid, &ctx))) {
 		vtd_count(&sh->cc_hits);
@@ -303,8 +425,11 @@ retry:
 	}
 	if (unlikely(req & VTD_REQ_TRANSLATED))
 		return fault(u, sid, iova, req, VTD_FR_CONTEXT_ENTRY_TT, &ctx, 0, false, x);
-	if (ctx.tt == VTD_TT_PASSTHROUGH)
-		return identity(u, sid, iova, req, &ctx, x);
+	if (ctx.tt == VTD_TT_PASSTHROUGH) {
+		if (identity(u, sid, iova, req, &ctx, x))
+			return -EFAULT;
+		return nested ? stage2_identity(u, sid, iova, req, &ctx, x) : 0;
+	}
 	if (unlikely(iova >> ctx.aw_bits))
 		return fault(u, sid, iova, req, VTD_FR_ADDR_BEYOND_MGAW, &ctx, ctx.levels, false, x);
 
@@ -324,6 +449,14 @@ retry:
 		vtd_count(&sh->iotlb_misses);
 		x->iotlb_hit = false;
 		reason = iopt_vtd_walk(&u->mem, ctx.slptptr, ctx.levels, u->caps.haw, iova, access, &w);
+		if (!reason && ((w.page_size == IOPT_PAGE_2M && !u->caps.sp_2m) ||
+				(w.page_size == IOPT_PAGE_1G && !u->caps.sp_1g)))
+			reason = VTD_FR_PAGING_ENTRY_RSVD;   /* PS where SLLPS says none */
+		/* Inside the validated window, so a combined entry is dropped
+		 * like any other when an invalidation races with its miss. */
+		s2 = 0;
+		if (!reason && nested)
+			s2 = stage2_combine(u, sid, iova, req, &w, &val, &order, &perm, &cacheable);
 		if (unlikely(u->walk_race_hook))
 			u->walk_race_hook(u->walk_race_opaque);
 		/* Validate before trusting or recording anything: tables may
@@ -332,20 +465,27 @@ retry:
 			vtd_count(&sh->walk_retries);
 			goto retry;
 		}
-		if (!reason && ((w.page_size == IOPT_PAGE_2M && !u->caps.sp_2m) ||
-				(w.page_size == IOPT_PAGE_1G && !u->caps.sp_1g)))
-			reason = VTD_FR_PAGING_ENTRY_RSVD;   /* PS where SLLPS says none */
 		if (reason)
 			return fault(u, sid, iova, req, reason, &ctx, w.level, w.not_present, x);
-		size = w.page_size;
-		val = w.pa;
-		x->perm = w.perm;
-		order = size == IOPT_PAGE_4K ? 0 : size == IOPT_PAGE_2M ? 1 : 2;
-		vtd_iotlb_fill(u, ctx.did, iova, order, val | w.perm, g_glob, g_did);
+		if (unlikely(s2 == VTD_FR_INTERRUPT_ADDR))
+			return fault(u, sid, iova, req, VTD_FR_INTERRUPT_ADDR, &ctx, 1, false, x);
+		if (unlikely(s2))
+			return stage2_refused(u, sid, iova, req, &ctx, x);
+		if (!nested) {
+			val = w.pa;
+			perm = w.perm;
+			order = w.page_size == IOPT_PAGE_4K ? 0 : w.page_size == IOPT_PAGE_2M ? 1 : 2;
+		}
+		size = 1ull << iotlb_order_shift(order);
+		x->perm = perm;
+		if (likely(cacheable))
+			vtd_iotlb_fill(u, ctx.did, iova, order, val | perm, g_glob, g_did);
 	}
 	x->addr = val + (iova & (size - 1));
 	x->page_size = size;
-	if (unlikely(in_interrupt_range(val, size))) {
+	/* A nested unit checked the window on the GPA, where the guest put
+	 * it; its cached output is a host address, which says nothing. */
+	if (unlikely(!nested && in_interrupt_range(val, size))) {
 		/* Only the window itself faults; the rest of the page is
 		 * handed out 4K at a time so no access runs into it. */
 		if (in_interrupt_range(x->addr & VTD_PAGE_MASK, VTD_PAGE_SIZE))
@@ -355,6 +495,24 @@ retry:
 	x->fault = 0;
 	if (unlikely(__atomic_load_n(&u->trace_active, __ATOMIC_RELAXED)))
 		trace_emit(u, sid, ctx.did, iova, req, x, 0);
+	return 0;
+}
+
+int vtd_context_lookup(struct vtd_unit *u, uint16_t sid, struct vtd_context_info *ci, uint8_t *reason)
+{
+	struct vtd_ctx c;
+	bool fpd_known;
+	unsigned r = ctx_fetch(u, sid, &c, &fpd_known);
+
+	if (r) {
+		if (reason)
+			*reason = (uint8_t)r;
+		return -ENOENT;
+	}
+	*ci = (struct vtd_context_info){
+		.slptptr = c.slptptr, .did = c.did, .tt = c.tt, .levels = c.levels,
+		.aw_bits = c.aw_bits, .fpd = c.fpd,
+	};
 	return 0;
 }
 

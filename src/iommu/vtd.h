@@ -48,6 +48,28 @@ struct vtd_caps {
 	unsigned nd;             /* CAP.ND: 2^(4 + 2 nd) domain ids */
 	unsigned mamv;           /* largest address mask for page-selective invalidation */
 	unsigned nr_fault_records;
+	/* What a register model reports beyond the engine (all zero: the host
+	 * unit as before). no_pt is negative so that caps built field by field
+	 * keep pass-through. */
+	bool no_pt;              /* ECAP.PT = 0: TT = 10b is invalid programming (0x3) */
+	bool qi, ir;             /* ECAP.QI, ECAP.IR (interrupt remapping, xAPIC only) */
+	bool cm;                 /* CAP.CM: software invalidates on not-present -> present too */
+	unsigned fro;            /* byte offset of the FRCD registers; 0: 0x400 */
+	unsigned iro;            /* byte offset of IVA_REG (IOTLB_REG follows); 0: none */
+};
+
+/* Second stage of nested translation (a guest-visible unit whose tables the
+ * guest owns): the first stage's output address (a GPA) is translated again
+ * here, e.g. through the VM's host domain. translate() returns 0 with *out
+ * (the final address of `addr`) and *contig (bytes from *out that stay
+ * contiguous and allowed, at least to the end of addr's 4 KiB page), or a
+ * negative errno when the second stage refuses; the unit then answers the
+ * request with a fault but records nothing in its own (guest-visible) log:
+ * second-stage faults are the host's business. */
+struct vtd_stage2 {
+	int (*translate)(void *opaque, uint16_t sid, uint64_t addr, unsigned req,
+			 uint64_t *out, uint64_t *contig);
+	void *opaque;
 };
 
 struct vtd_unit_cfg {
@@ -55,6 +77,7 @@ struct vtd_unit_cfg {
 	unsigned iotlb_sets;     /* power of two; 0: default */
 	unsigned cc_entries;     /* power of two; 0: default */
 	struct iopt_mem mem;     /* table memory */
+	const struct vtd_stage2 *stage2;   /* NULL: single stage */
 };
 
 /* Request flags for vtd_translate(). */
@@ -70,6 +93,10 @@ struct vtd_xlate {
 	uint16_t did;
 	uint8_t fault;           /* VTD_FR_* when vtd_translate() failed */
 	bool iotlb_hit;
+	/* Nested units: the first stage allowed the request and the second
+	 * refused it. Nothing went to this unit's (guest-visible) fault log;
+	 * fault then holds the access-denied reason for information only. */
+	bool stage2_fault;
 };
 
 struct vtd_fault_record {
@@ -80,10 +107,14 @@ struct vtd_fault_record {
 	/* diagnostics beyond the spec's record */
 	uint8_t level;           /* SL table level the walk stopped at; 0 before the tables */
 	bool not_present;        /* the entry was not present (reason is then 5 or 6) */
+	/* An interrupt-remapping fault (reasons 0x20-0x27): FRCD.FI carries the
+	 * interrupt index in bits 63:48 instead of a page address. */
+	bool intr;
+	uint16_t intr_index;
 };
 
 struct vtd_fault_stats {
-	uint64_t by_reason[16];  /* indexed by fault reason */
+	uint64_t by_reason[64];  /* indexed by fault reason (0x20-0x27: interrupt remapping) */
 	uint64_t total;          /* faults raised (recorded, dropped or suppressed) */
 	uint64_t recorded;
 	uint64_t dropped;        /* log full: overflow */
@@ -139,9 +170,11 @@ struct vtd_shard {
 
 struct vtd_fault_log {
 	pthread_mutex_t lock;
-	struct vtd_fault_record *recs;
-	unsigned cap, head, count;
+	struct vtd_fault_record *recs;      /* the fault-recording registers */
+	bool *valid;                        /* FRCD.F of each */
+	unsigned cap, next, count;          /* next: hardware's recording index */
 	bool overflow;                      /* FSTS.PFO */
+	bool pfo_blocks;                    /* record nothing while PFO is set */
 	struct vtd_fault_stats stats;
 	vtd_fault_notify_fn notify;
 	void *notify_opaque;
@@ -173,6 +206,10 @@ struct vtd_unit {
 	unsigned trace_active;
 
 	struct vtd_fault_log flog;
+	/* Nested translation: translate NULL for a single-stage unit. Fixed
+	 * for the unit's life: combined IOVA -> final-address entries in the
+	 * IOTLB depend on it (see docs/iommu.md, "Two-stage translation"). */
+	struct vtd_stage2 stage2;
 	/* Tests only: called between a miss's table walk and its validation,
 	 * to widen the race window that validation exists for. */
 	void (*walk_race_hook)(void *opaque);
@@ -200,8 +237,28 @@ int vtd_set_translation_enable(struct vtd_unit *u, bool enable);
 
 /* Translate one request of `req` (VTD_REQ_*) at iova from sid. Returns 0 and
  * fills *x, or -EFAULT with x->fault set (and the fault recorded unless FPD
- * or VTD_REQ_PROBE). Thread-safe; takes no lock on an IOTLB hit. */
+ * or VTD_REQ_PROBE). Thread-safe; takes no lock on an IOTLB hit.
+ * With a second stage, x->addr is the final (second-stage) address and the
+ * IOTLB caches the combined translation, never larger than what both stages
+ * map contiguously; a second-stage refusal sets x->stage2_fault. */
 int vtd_translate(struct vtd_unit *u, uint16_t sid, uint64_t iova, unsigned req, struct vtd_xlate *x);
+
+/* A device's context entry as the unit's tables hold it now, decoded and
+ * checked as a translation would check it. */
+struct vtd_context_info {
+	uint64_t slptptr;        /* second-level table pointer (an address of table memory) */
+	uint16_t did;
+	uint8_t tt;              /* enum vtd_tt */
+	uint8_t levels;          /* 3 or 4 */
+	uint8_t aw_bits;         /* min(AGAW, MGAW) */
+	bool fpd;
+};
+
+/* Reads the root and context entry for sid afresh from table memory (not
+ * the context cache), whatever TE says. Returns 0 and *ci, or -ENOENT with
+ * *reason (may be NULL) set to the fault reason a translation would raise.
+ * For a shadowing VMM: the guest's own tables say where a device belongs. */
+int vtd_context_lookup(struct vtd_unit *u, uint16_t sid, struct vtd_context_info *ci, uint8_t *reason);
 
 /* ---- invalidation (register or queued-invalidation semantics) ---- */
 void vtd_context_invalidate_global(struct vtd_unit *u);
@@ -233,6 +290,26 @@ void vtd_fault_stats_get(struct vtd_unit *u, struct vtd_fault_stats *s);
 void vtd_set_fault_notify(struct vtd_unit *u, vtd_fault_notify_fn fn, void *opaque);
 /* The record as the 128-bit FRCD register holds it. */
 void vtd_fault_record_encode(const struct vtd_fault_record *r, uint64_t frcd[2]);
+/* The register view a guest-visible unit needs. Records sit in the
+ * fault-recording register at the recording index, which then advances
+ * (wrapping); a fault finding that register still full is dropped with
+ * PFO set. Reading oldest-first (vtd_fault_log_read) is the same log. */
+bool vtd_fault_log_peek(struct vtd_unit *u, unsigned idx, struct vtd_fault_record *out);
+/* Software writing 1 to FRCD[idx].F; returns how many records stay pending. */
+unsigned vtd_fault_log_clear_index(struct vtd_unit *u, unsigned idx);
+/* One consistent FSTS view: pending records (PPF), the register of the
+ * oldest pending one (FRI; 0 when none) and PFO. */
+void vtd_fault_log_status(struct vtd_unit *u, unsigned *pending, unsigned *fri, bool *overflow);
+/* Reset: no record, no overflow, recording index 0. */
+void vtd_fault_log_reset(struct vtd_unit *u);
+/* The spec's rule for FSTS.PFO: while set, no fault is recorded at all.
+ * Off by default (the host unit records again once records were read). */
+void vtd_fault_log_set_pfo_blocks(struct vtd_unit *u, bool on);
+/* Records an interrupt-remapping fault (reason 0x20-0x27) for the message
+ * from sid whose interrupt index is index; suppress for a qualified fault
+ * of an IRTE with FPD set (counted, not recorded). */
+void vtd_fault_record_intr(struct vtd_unit *u, uint16_t sid, uint16_t index, unsigned reason,
+			   bool suppress);
 
 /* ---- observation ---- */
 void vtd_stats_get(struct vtd_unit *u, struct vtd_stats *s);

@@ -1,4 +1,5 @@
-/* Command-line configuration of one VM. */
+/* Command-line configuration: one VM (struct vm_config) or several in one
+ * process (struct run_config: `warden run ... KERNEL --vm ... KERNEL`). */
 #ifndef WARDEN_VMM_CONFIG_H
 #define WARDEN_VMM_CONFIG_H
 
@@ -33,8 +34,12 @@ struct disk_config {
 };
 
 #define CONFIG_MAX_DEVICES        4
+#define CONFIG_MAX_VMS            8
 
 enum device_kind { DEVICE_EDU };
+
+/* --viommu mode=nested|shadow: the guest-visible IOMMU (wired elsewhere). */
+enum vm_viommu { VM_VIOMMU_OFF, VM_VIOMMU_NESTED, VM_VIOMMU_SHADOW };
 
 struct vm_config {
 	uint64_t mem_size;
@@ -51,6 +56,20 @@ struct vm_config {
 	unsigned nr_disks;
 	enum device_kind devices[CONFIG_MAX_DEVICES];   /* --device NAME */
 	unsigned nr_devices;
+	enum vm_viommu viommu;
+	int after;                  /* --after N: start once VM N stopped; -1: at once */
+};
+
+/* Every VM of one `warden run`. The process-wide options (--host-mem,
+ * --stats, -v, --kvm-device) may be given in any group; they are kept here
+ * and copied into every vms[i]. */
+struct run_config {
+	struct vm_config vms[CONFIG_MAX_VMS];
+	unsigned nr_vms;
+	uint64_t host_mem;          /* 0: sum of the VMs' needs */
+	bool stats;
+	bool verbose;
+	const char *kvm_path;
 };
 
 /* One --disk value; 0, or -EINVAL after printing one line saying why. */
@@ -58,10 +77,22 @@ int config_parse_disk(const char *spec, struct disk_config *d, unsigned index);
 
 /* Parses "256M", "1G", "4096", "2T"; 0 or -EINVAL. */
 int config_parse_size(const char *s, uint64_t *out);
-/* Fills cfg from `warden run` arguments (argv[0] is "run"). Returns 0, or
- * -EINVAL after printing one line; 1 when --help was asked. */
+/* --viommu's value (NULL: bare --viommu, which means nested); 0, or
+ * -EINVAL after printing one line. */
+int config_parse_viommu(const char *spec, enum vm_viommu *out);
+
+/* Fills rc from `warden run` arguments (argv[0] is "run"):
+ *   [OPTIONS] KERNEL [--vm [OPTIONS] KERNEL]...
+ * Returns 0, or -EINVAL after printing one line; 1 when --help was asked. */
+int config_parse_vms(struct run_config *rc, int argc, char **argv);
+/* The one-VM form: as config_parse_vms, but a command line with --vm is
+ * refused. */
 int config_parse_run(struct vm_config *cfg, int argc, char **argv);
+/* Arena size for one VM alone / for all of rc's VMs: --host-mem, else the
+ * VMs' RAM (each rounded up to the arena's 2 MiB carving unit) plus the
+ * hypervisor-private region, at least 512 MiB. */
 uint64_t config_host_mem(const struct vm_config *cfg);
+uint64_t config_run_host_mem(const struct run_config *rc);
 void config_usage(FILE *out);
 
 #endif

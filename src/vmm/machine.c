@@ -1,6 +1,7 @@
 #include "vmm/machine.h"
 #include "base/log.h"
 #include "vmm/acpi.h"
+#include "vmm/machine_viommu.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -26,17 +27,21 @@ uint64_t machine_now_ns(void)
 
 void machine_request_exit(struct machine *m, int status, const char *reason)
 {
+	bool first = false;
+
 	pthread_mutex_lock(&m->lock);
 	if (!m->stopping) {
 		m->exit_status = status;
 		m->exit_reason = reason;
 		m->exit_ns = machine_now_ns();
 		__atomic_store_n(&m->stopping, 1, __ATOMIC_RELEASE);
-		pthread_cond_broadcast(&m->cond);
+		first = true;
 	}
 	pthread_mutex_unlock(&m->lock);
-	for (unsigned i = 0; i < m->nr_vcpus; i++)
+	for (unsigned i = 0; m->vcpus && i < m->nr_vcpus; i++)
 		vcpu_kick(&m->vcpus[i]);
+	if (first && m->on_stop)
+		m->on_stop(m->on_stop_opaque);
 }
 
 static void machine_power_exit(void *opaque, int status, const char *reason)
@@ -44,20 +49,11 @@ static void machine_power_exit(void *opaque, int status, const char *reason)
 	machine_request_exit(opaque, status, reason);
 }
 
-/* Emulated devices and the userspace IOAPIC deliver MSIs on the caller's
- * thread; the in-kernel LAPIC takes them from here. */
-static int machine_msi_send(void *opaque, uint64_t addr, uint32_t data, uint16_t rid)
+/* A message in compatibility format into the in-kernel LAPIC. */
+int machine_deliver_msi(struct machine *m, uint64_t addr, uint32_t data)
 {
-	struct machine *m = opaque;
-	int r;
+	int r = kvm_vm_signal_msi(m->vm_fd, addr, data);
 
-	(void)rid;
-	if ((addr & 0xfff00000ull) != MACHINE_LAPIC_BASE) {
-		guest_error("MSI from %02x:%02x.%x to 0x%llx is not an interrupt address; dropped",
-			    rid >> 8, (rid >> 3) & 0x1f, rid & 7, (unsigned long long)addr);
-		return -EINVAL;
-	}
-	r = kvm_vm_signal_msi(m->vm_fd, addr, data);
 	if (r < 0) {
 		log_error("KVM_SIGNAL_MSI addr 0x%llx data 0x%x: %s", (unsigned long long)addr, data,
 			  strerror(-r));
@@ -65,6 +61,25 @@ static int machine_msi_send(void *opaque, uint64_t addr, uint32_t data, uint16_t
 	}
 	__atomic_add_fetch(r > 0 ? &m->msis_sent : &m->msis_blocked, 1, __ATOMIC_RELAXED);
 	return 0;
+}
+
+/* Emulated devices and the userspace IOAPIC deliver MSIs on the caller's
+ * thread, tagged with their requester id; with a vIOMMU the message is
+ * remapped (or blocked, the guest's fault recorded) first. */
+static int machine_msi_send(void *opaque, uint64_t addr, uint32_t data, uint16_t rid)
+{
+	struct machine *m = opaque;
+
+	if ((addr & 0xfff00000ull) != MACHINE_LAPIC_BASE) {
+		guest_error("MSI from %02x:%02x.%x to 0x%llx is not an interrupt address; dropped",
+			    rid >> 8, (rid >> 3) & 0x1f, rid & 7, (unsigned long long)addr);
+		return -EINVAL;
+	}
+	if (machine_viommu_remap(m, rid, &addr, &data, false) < 0) {
+		__atomic_add_fetch(&m->msis_remap_blocked, 1, __ATOMIC_RELAXED);
+		return -EPERM;
+	}
+	return machine_deliver_msi(m, addr, data);
 }
 
 /* With the split irqchip KVM learns which vectors need an EOI exit (for
@@ -83,9 +98,20 @@ static void machine_ioapic_routes_changed(void *opaque)
 		uint32_t data;
 		bool ok = ioapic_pin_msi(&m->ioapic, pin, &addr, &data);
 
+		/* Through interrupt remapping, as the pin's messages will be; a
+		 * probe, since deriving a route is no interrupt request (each
+		 * delivery is remapped, and faults, on its own). */
+		if (ok && machine_viommu_remap(m, MACHINE_IOAPIC_RID, &addr, &data, true) < 0)
+			ok = false;
 		irqroute_set_msi(&m->routes, pin, ok, addr, data);
 	}
 	irqroute_commit(&m->routes);
+}
+
+void machine_irq_routes_refresh(struct machine *m)
+{
+	machine_ioapic_routes_changed(m);
+	machine_disks_refresh_routes(m);
 }
 
 static uint64_t exits_of(struct machine *m, int reason)
@@ -103,14 +129,17 @@ static uint64_t exits_of(struct machine *m, int reason)
 	return n;
 }
 
+/* This VM's own faults: the unit is shared, and one guest must not learn
+ * another's fault count through the stats port. */
 static uint64_t machine_iommu_faults(struct machine *m)
 {
-	struct vtd_fault_stats fs;
+	uint64_t n = 0;
 
-	if (!m->iommu_ready)
-		return 0;
-	vtd_fault_stats_get(&m->iommu.unit, &fs);
-	return fs.total;
+	for (unsigned i = 0; i < m->nr_disks; i++)
+		if (m->disks[i].dev_ready && m->disks[i].cfg.mode == DISK_MODE_PASSTHROUGH &&
+		    m->disks[i].cfg.type == DISK_TYPE_NVME)
+			n += __atomic_load_n(&m->disks[i].dma.stats.faults, __ATOMIC_RELAXED);
+	return n;
 }
 
 static uint64_t machine_pvstats_read(void *opaque, enum pvstats_counter id)
@@ -137,7 +166,7 @@ static int machine_memslots(struct machine *m)
 {
 	for (unsigned i = 0; i < m->gmem.nr_ranges; i++) {
 		const struct gmem_range *r = &m->gmem.ranges[i];
-		void *host = arena_hpa_to_ptr(&m->arena, r->hpa, r->size);
+		void *host = arena_hpa_to_ptr(m->arena, r->hpa, r->size);
 		int ret = kvm_vm_set_memslot(m->vm_fd, i, r->gpa, r->size, host);
 
 		if (ret < 0)
@@ -195,6 +224,10 @@ static int machine_devices(struct machine *m)
 		log_error("setting up platform devices: %s", strerror(-ret));
 		return ret;
 	}
+	/* Before any PCI device: they all DMA and interrupt through it. */
+	ret = machine_viommu_create(m);
+	if (ret < 0)
+		return ret;
 	machine_ioapic_routes_changed(m);
 	return 0;
 }
@@ -253,29 +286,33 @@ static int machine_vcpus(struct machine *m)
 	return 0;
 }
 
-int machine_create(struct machine *m, const struct vm_config *cfg)
+int machine_create(struct machine *m, const struct vm_config *cfg, struct host *host,
+		   unsigned index, bool several)
 {
 	int ret;
 
 	memset(m, 0, sizeof(*m));
 	m->cfg = *cfg;
+	m->index = index;
+	if (several)
+		snprintf(m->tag, sizeof(m->tag), "vm%u: ", index);
+	m->host = host;
+	m->arena = &host->arena;
 	m->vm_fd = -1;
 	m->serial_fd = -1;
+	m->console_fd = -1;
 	m->kvm.fd = -1;
 	m->nr_vcpus = cfg->cpus;
 	m->start_ns = machine_now_ns();
 	pthread_mutex_init(&m->lock, NULL);
-	pthread_cond_init(&m->cond, NULL);
-	log_threshold = cfg->verbose ? LOG_DEBUG : LOG_WARN;
 
-	ret = arena_init(&m->arena, config_host_mem(cfg), CONFIG_DEFAULT_PRIVATE);
-	if (ret < 0)
-		return cfg->host_mem ? WARDEN_EXIT_USAGE : WARDEN_EXIT_HOST;
-	ret = gmem_init(&m->gmem, &m->arena, 0, cfg->mem_size);
+	/* The VM's index is its RAM's owner id: the IOMMU policy refuses to
+	 * map one VM's RAM into another's domain on that basis. */
+	ret = gmem_init(&m->gmem, m->arena, (int)index, cfg->mem_size);
 	if (ret < 0) {
-		fprintf(stderr, "warden: %llu MiB of guest RAM does not fit in --host-mem %llu MiB\n",
-			(unsigned long long)(cfg->mem_size >> 20),
-			(unsigned long long)(m->arena.size >> 20));
+		fprintf(stderr, "warden: %s%llu MiB of guest RAM does not fit in --host-mem %llu MiB\n",
+			m->tag, (unsigned long long)(cfg->mem_size >> 20),
+			(unsigned long long)(m->arena->size >> 20));
 		return WARDEN_EXIT_USAGE;
 	}
 	if (machine_disks_open(m) < 0)
@@ -291,16 +328,20 @@ int machine_create_vm(struct machine *m)
 	if (kvm_sys_open(&m->kvm, cfg->kvm_path) < 0)
 		return WARDEN_EXIT_HOST;
 	if ((int)cfg->cpus > m->kvm.max_vcpus) {
-		fprintf(stderr, "warden: --cpus %u exceeds this host's KVM limit of %d\n", cfg->cpus,
-			m->kvm.max_vcpus);
+		fprintf(stderr, "warden: %s--cpus %u exceeds this host's KVM limit of %d\n", m->tag,
+			cfg->cpus, m->kvm.max_vcpus);
 		return WARDEN_EXIT_USAGE;
 	}
 	if (cfg->serial_path) {
 		m->serial_fd = open(cfg->serial_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 		if (m->serial_fd < 0) {
-			fprintf(stderr, "warden: --serial %s: %s\n", cfg->serial_path, strerror(errno));
+			fprintf(stderr, "warden: %s--serial %s: %s\n", m->tag, cfg->serial_path,
+				strerror(errno));
 			return WARDEN_EXIT_USAGE;
 		}
+	} else if (m->console_fd >= 0) {
+		m->serial_fd = m->console_fd;
+		m->console_fd = -1;
 	} else {
 		m->serial_fd = dup(STDOUT_FILENO);
 	}
@@ -415,6 +456,8 @@ int machine_load_kernel(struct machine *m)
 	struct acpi_config acfg;
 
 	acpi_config_default(&acfg, m->cfg.cpus);
+	if (machine_viommu_enabled(m))
+		acfg.add_tables = machine_viommu_acpi;
 	if (acpi_build(&m->gmem, &acfg, &in.rsdp_gpa) < 0) {
 		fprintf(stderr, "warden: building ACPI tables failed\n");
 		ret = WARDEN_EXIT_HOST;
@@ -464,52 +507,14 @@ static void *machine_stdin_thread(void *arg)
 	return NULL;
 }
 
-/* Teardown watchdog: once the machine is stopping, the process must end
- * even if a device thread misbehaves (a host bug, but never a hang). Only
- * plain values are used: the machine may be freed by then. */
-static int watchdog_status;
-
-static void *machine_teardown_watchdog(void *arg)
+void machine_start(struct machine *m, bool console_input)
 {
-	struct timespec ts = { .tv_sec = MACHINE_TEARDOWN_TIMEOUT_MS / 1000 };
+	int ret;
 
-	(void)arg;
-	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-		;
-	fprintf(stderr, "warden: host error: teardown did not finish within %u ms; exiting\n",
-		MACHINE_TEARDOWN_TIMEOUT_MS);
-	_exit(watchdog_status ? watchdog_status : WARDEN_EXIT_HOST);
-	return NULL;
-}
-
-static void machine_arm_watchdog(int status)
-{
-	pthread_attr_t attr;
-	pthread_t t;
-
-	watchdog_status = status;
-	pthread_attr_init(&attr);
-	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-	if (pthread_create(&t, &attr, machine_teardown_watchdog, NULL))
-		log_warn("cannot start the teardown watchdog");
-	pthread_attr_destroy(&attr);
-}
-
-static volatile sig_atomic_t host_signal;
-
-static void host_signal_handler(int sig)
-{
-	host_signal = sig;
-}
-
-int machine_run(struct machine *m)
-{
-	struct sigaction sa = { .sa_handler = host_signal_handler };
-	int ret = 0;
-
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
+	/* A VM that waited for another starts its clock now. */
+	if (m->cfg.after >= 0)
+		m->start_ns = machine_now_ns();
+	m->started = true;
 	ret = machine_disks_start(m);
 	if (!ret)
 		ret = machine_devs_start(m);
@@ -517,57 +522,66 @@ int machine_run(struct machine *m)
 		ret = vcpu_start(&m->vcpus[i]);
 	if (ret)
 		machine_request_exit(m, WARDEN_EXIT_HOST, "vcpu-start-failed");
-	bool stdin_reader = pthread_create(&m->stdin_thread, NULL, machine_stdin_thread, m) == 0;
-	pthread_mutex_lock(&m->lock);
-	while (!m->stopping) {
-		struct timespec ts;
+	if (console_input)
+		m->stdin_reader = pthread_create(&m->stdin_thread, NULL, machine_stdin_thread, m) == 0;
+}
 
-		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_nsec += 50 * 1000000;
-		if (ts.tv_nsec >= 1000000000) {
-			ts.tv_sec++;
-			ts.tv_nsec -= 1000000000;
-		}
-		pthread_cond_timedwait(&m->cond, &m->lock, &ts);
-		/* Output without a newline (a prompt) still shows up promptly. */
+void machine_tick(struct machine *m)
+{
+	if (m->devices_ready)
 		serial_flush(&m->com1);
-		if (host_signal && !m->stopping) {
-			int sig = host_signal;
+}
 
-			pthread_mutex_unlock(&m->lock);
-			fprintf(stderr, "warden: stopping on signal %d\n", sig);
-			machine_request_exit(m, 128 + sig, "host-signal");
-			pthread_mutex_lock(&m->lock);
-		}
-	}
-	pthread_mutex_unlock(&m->lock);
-	machine_arm_watchdog(m->exit_status);
-	for (unsigned i = 0; i < m->nr_vcpus; i++)
+bool machine_stopping(struct machine *m)
+{
+	return __atomic_load_n(&m->stopping, __ATOMIC_ACQUIRE);
+}
+
+int machine_stop(struct machine *m)
+{
+	for (unsigned i = 0; m->vcpus && i < m->nr_vcpus; i++)
 		vcpu_kick(&m->vcpus[i]);
-	for (unsigned i = 0; i < m->nr_vcpus; i++) {
+	for (unsigned i = 0; m->vcpus && i < m->nr_vcpus; i++) {
 		if (vcpu_join(&m->vcpus[i], MACHINE_STOP_TIMEOUT_MS) == 0)
 			continue;
 		/* A vCPU blocked outside KVM_RUN (a device thread holding a lock it
 		 * needs) cannot be kicked; the process must still end. */
-		fprintf(stderr, "warden: host error: vcpu %u did not stop within %u ms after "
-			"'%s'; exiting without cleanup\n", i, MACHINE_STOP_TIMEOUT_MS,
+		fprintf(stderr, "warden: host error: %svcpu %u did not stop within %u ms after "
+			"'%s'; exiting without cleanup\n", m->tag, i, MACHINE_STOP_TIMEOUT_MS,
 			m->exit_reason ? m->exit_reason : "stop");
 		serial_flush(&m->com1);
 		_exit(m->exit_status ? m->exit_status : WARDEN_EXIT_HOST);
 	}
 	machine_disks_stop(m);
 	machine_devs_stop(m);
-	if (stdin_reader)
+	if (m->stdin_reader)
 		pthread_join(m->stdin_thread, NULL);
-	serial_flush(&m->com1);
+	m->stdin_reader = false;
+	machine_tick(m);
 	return m->exit_status;
 }
 
-void machine_print_stats(struct machine *m, FILE *out)
+void machine_seal_ram(struct machine *m)
+{
+	m->ram_hash = host_ram_hash(m->host, &m->gmem);
+	m->ram_hash_now = m->ram_hash;
+	m->ram_sealed = true;
+}
+
+bool machine_check_ram(struct machine *m)
+{
+	if (!m->ram_sealed)
+		return true;
+	m->ram_hash_now = host_ram_hash(m->host, &m->gmem);
+	m->ram_changed = m->ram_hash_now != m->ram_hash;
+	return !m->ram_changed;
+}
+
+void machine_print_stats(struct machine *m, FILE *out, const char *heading)
 {
 	uint64_t first = serial_first_byte_ns(&m->com1);
 
-	fprintf(out, "warden stats:\n");
+	fprintf(out, "%s\n", heading);
 	fprintf(out, "  exit reason          %s (status %d)\n", m->exit_reason ? m->exit_reason : "-",
 		m->exit_status);
 	fprintf(out, "  run time             %.3f ms\n", (m->exit_ns - m->start_ns) / 1e6);
@@ -579,7 +593,7 @@ void machine_print_stats(struct machine *m, FILE *out)
 		if (exits_of(m, (int)r))
 			fprintf(out, "    %-18s %llu\n", vcpu_exit_reason_name(r),
 				(unsigned long long)exits_of(m, (int)r));
-	for (unsigned i = 0; i < m->nr_vcpus; i++) {
+	for (unsigned i = 0; m->vcpus && i < m->nr_vcpus; i++) {
 		uint64_t n = 0;
 
 		for (unsigned r = 0; r < VCPU_EXIT_REASONS; r++)
@@ -588,15 +602,23 @@ void machine_print_stats(struct machine *m, FILE *out)
 	}
 	fprintf(out, "  unhandled pio        %llu\n", (unsigned long long)m->pio.unhandled);
 	fprintf(out, "  unhandled mmio       %llu\n", (unsigned long long)m->mmio.unhandled);
-	fprintf(out, "  msis delivered       %llu (blocked %llu)\n", (unsigned long long)m->msis_sent,
-		(unsigned long long)m->msis_blocked);
-	fprintf(out, "  guest errors         %llu\n", (unsigned long long)guest_error_count);
-	if (m->iommu_ready)
-		fprintf(out, "  iommu faults         %llu\n", (unsigned long long)machine_iommu_faults(m));
+	fprintf(out, "  msis delivered       %llu (blocked %llu, by interrupt remapping %llu)\n",
+		(unsigned long long)m->msis_sent, (unsigned long long)m->msis_blocked,
+		(unsigned long long)m->msis_remap_blocked);
+	fprintf(out, "  guest errors         %llu%s\n", (unsigned long long)guest_error_count,
+		m->tag[0] ? " (all VMs)" : "");
+	if (m->domain)
+		fprintf(out, "  iommu faults         %llu (domain %u)\n",
+			(unsigned long long)machine_iommu_faults(m), m->domain->did);
 	machine_disks_print_stats(m, out);
 	machine_devs_print_stats(m, out);
-	fprintf(out, "  hypervisor canaries  %s\n",
-		arena_check_canaries(&m->arena) ? "CORRUPTED" : "intact");
+	machine_viommu_print_stats(m, out);
+	if (m->ram_changed)
+		fprintf(out, "  RAM after stop       CHANGED (hash 0x%016llx at stop, 0x%016llx now)\n",
+			(unsigned long long)m->ram_hash, (unsigned long long)m->ram_hash_now);
+	else if (m->ram_sealed)
+		fprintf(out, "  RAM after stop       unchanged (hash 0x%016llx)\n",
+			(unsigned long long)m->ram_hash);
 }
 
 void machine_destroy(struct machine *m)
@@ -612,6 +634,10 @@ void machine_destroy(struct machine *m)
 	/* Devices that DMA go first, then the IOMMU (inside), then the bus. */
 	machine_disks_destroy(m);
 	machine_devs_destroy(m);
+	/* The vIOMMU after every device behind it, the VM's host domain (its
+	 * stage 2) after the vIOMMU. */
+	machine_viommu_destroy(m);
+	machine_host_domain_destroy(m);
 	if (m->pci_ready)
 		pci_host_destroy(&m->pci);
 	if (m->devices_ready) {
@@ -633,35 +659,10 @@ void machine_destroy(struct machine *m)
 		close(m->vm_fd);
 	if (m->gmem.nr_ranges)
 		gmem_destroy(&m->gmem);
-	if (m->arena.base)
-		arena_destroy(&m->arena);
 	kvm_sys_close(&m->kvm);
 	if (m->serial_fd >= 0)
 		close(m->serial_fd);
-	pthread_cond_destroy(&m->cond);
+	if (m->console_fd >= 0)
+		close(m->console_fd);
 	pthread_mutex_destroy(&m->lock);
-}
-
-int machine_main(const struct vm_config *cfg)
-{
-	struct machine *m = calloc(1, sizeof(*m));
-	int status;
-
-	if (!m)
-		return WARDEN_EXIT_HOST;
-	status = machine_create(m, cfg);
-	if (!status)
-		status = machine_load_kernel(m);
-	if (!status)
-		status = machine_create_vm(m);
-	if (!status) {
-		status = machine_run(m);
-		if (cfg->stats)
-			machine_print_stats(m, stderr);
-		if (arena_check_canaries(&m->arena))
-			fprintf(stderr, "warden: hypervisor-private canaries were overwritten\n");
-	}
-	machine_destroy(m);
-	free(m);
-	return status;
 }

@@ -1,8 +1,10 @@
-/* Machine assembly: the one place that ties KVM, the host-memory arena, the
- * buses and the devices together, and owns the run/stop lifecycle:
- *   create (arena, VM, memslots, buses) -> devices -> vCPUs -> load kernel
- *   -> run -> stop (kick vCPUs, join) -> stats -> destroy (devices before the
- *   memory they use). */
+/* Machine assembly: the one place that ties KVM, the VM's share of the host
+ * (RAM in the arena, a domain on the host IOMMU), the buses and the devices
+ * together, and owns one VM's lifecycle:
+ *   create (RAM in the host arena) -> load kernel -> create VM (memslots,
+ *   buses, devices, vCPUs) -> start -> stop (kick vCPUs, join, devices
+ *   stopped, RAM hash sealed) -> stats -> destroy (devices before the memory
+ *   they use). Several machines run side by side in vmset.c. */
 #ifndef WARDEN_VMM_MACHINE_H
 #define WARDEN_VMM_MACHINE_H
 
@@ -25,6 +27,7 @@
 #include "devices/ioapic.h"
 #include "devices/serial_16550.h"
 #include "vmm/config.h"
+#include "vmm/host.h"
 #include "vmm/irqroute.h"
 #include "vmm/kvm.h"
 #include "vmm/machine_dev.h"
@@ -58,11 +61,16 @@
 #define MACHINE_STOP_TIMEOUT_MS 5000            /* for vCPUs to leave after a stop */
 #define MACHINE_TEARDOWN_TIMEOUT_MS 15000       /* for the whole teardown */
 
+struct machine_viommu;
+
 struct machine {
 	struct vm_config cfg;
+	unsigned index;                 /* vmN: also its RAM's owner id in the arena */
+	char tag[16];                   /* "vmN: " in messages when there are several VMs */
+	struct host *host;              /* shared with the other VMs of the process */
+	struct arena *arena;            /* &host->arena */
 	struct kvm_sys kvm;
 	int vm_fd;
-	struct arena arena;
 	struct gmem gmem;
 	struct bus pio, mmio;
 	struct kvm_cpuid2 *cpuid;
@@ -71,6 +79,7 @@ struct machine {
 	struct vcpu *vcpus;
 	unsigned nr_vcpus;
 	int serial_fd;
+	int console_fd;                 /* set before create_vm: UART output (owned), -1: stdout */
 
 	struct serial_16550 com1;
 	struct debug_exit debug_exit;
@@ -83,9 +92,10 @@ struct machine {
 	struct irqroute routes;
 	bool routes_ready, pci_ready;
 	struct pci_host pci;
-	struct iommu iommu;             /* host IOMMU (passthrough devices) */
+	struct iommu *iommu;            /* the host's IOMMU, once a passthrough device needs it */
 	bool iommu_ready;
-	struct iommu_domain *domain;    /* this VM's host domain */
+	struct iommu_domain *domain;    /* this VM's domain on it */
+	struct machine_viommu *viommu;  /* --viommu (machine_viommu.c), NULL: none */
 	struct machine_disk disks[CONFIG_MAX_DISKS];
 	unsigned nr_disks;
 	struct machine_dev devs[CONFIG_MAX_DEVICES];
@@ -95,29 +105,57 @@ struct machine {
 	struct power_ctl power;
 
 	pthread_mutex_t lock;
-	pthread_cond_t cond;
 	int stopping;                 /* read by vCPU threads */
 	int exit_status;
 	const char *exit_reason;
 	uint64_t start_ns, exit_ns;
 	uint64_t msis_sent, msis_blocked;
+	uint64_t msis_remap_blocked;    /* refused by interrupt remapping */
 	bool buses_ready, devices_ready;
+	/* Called once, on whichever thread asked the machine to stop first. */
+	void (*on_stop)(void *opaque);
+	void *on_stop_opaque;
+	bool started;                 /* machine_start ran */
+	bool stdin_reader;            /* stdin_thread runs */
+	/* Isolation check: RAM hashed when the VM stopped, and again at the end. */
+	bool ram_sealed, ram_changed;
+	uint64_t ram_hash, ram_hash_now;
 };
 
-/* `warden run`: the whole lifecycle (memory, kernel load, then KVM, so a bad
- * image is refused before /dev/kvm is even opened); returns the process exit status. */
-int machine_main(const struct vm_config *cfg);
-
-int machine_create(struct machine *m, const struct vm_config *cfg);
+/* RAM for VM `index` in host's arena, disks opened (no KVM yet). several:
+ * messages name the VM. Returns 0 or the process exit status to give up with
+ * (a message printed). */
+int machine_create(struct machine *m, const struct vm_config *cfg, struct host *host,
+		   unsigned index, bool several);
 int machine_load_kernel(struct machine *m);
 int machine_create_vm(struct machine *m);
-int machine_run(struct machine *m);
-void machine_print_stats(struct machine *m, FILE *out);
+/* Devices, then vCPUs; console_input: stdin feeds the UART. A failure is
+ * a stop with the host-error status, seen like any other. */
+void machine_start(struct machine *m, bool console_input);
+/* Periodic, from the thread that runs the machines: console output without
+ * a newline (a prompt) shows up. */
+void machine_tick(struct machine *m);
+bool machine_stopping(struct machine *m);
+/* After a stop request: vCPUs joined (a vCPU that cannot be stopped ends the
+ * process), devices stopped, console flushed. Returns the exit status. */
+int machine_stop(struct machine *m);
+/* Hash the (stopped) VM's RAM now / compare with that hash: true when
+ * unchanged (or never sealed). */
+void machine_seal_ram(struct machine *m);
+bool machine_check_ram(struct machine *m);
+/* heading: the block's first line ("warden stats:"). */
+void machine_print_stats(struct machine *m, FILE *out, const char *heading);
 void machine_destroy(struct machine *m);
 
 /* For vCPU threads and devices (through struct power_ctl / msi_sink). */
 void machine_request_exit(struct machine *m, int status, const char *reason);
 void machine_ioapic_eoi(struct machine *m, uint8_t vector);
+/* A compatibility-format message into the in-kernel LAPIC (no remapping:
+ * the vIOMMU's own fault and completion events use it). */
+int machine_deliver_msi(struct machine *m, uint64_t addr, uint32_t data);
+/* Interrupt routes derived from the vIOMMU's entries (IOAPIC pins, irqfd
+ * vectors) are recomputed. */
+void machine_irq_routes_refresh(struct machine *m);
 
 uint64_t machine_now_ns(void);
 

@@ -1,12 +1,14 @@
 #include "vmm/machine_dev.h"
 #include "vmm/machine.h"
+#include "vmm/machine_viommu.h"
 #include "base/log.h"
 
 #include <string.h>
 
-/* The edu device DMAs through the VM's direct address space for now (a
- * guest vIOMMU comes with issue 6). A device write into the MSI window is
- * an interrupt message, delivered through the machine's MSI sink. */
+/* The edu device DMAs through the VM's vIOMMU when it has one, else its
+ * direct guest-physical space. A device write into the MSI window is an
+ * interrupt message, delivered (and remapped) through the machine's MSI
+ * sink with the edu's requester id. */
 int machine_devs_create(struct machine *m)
 {
 	for (unsigned i = 0; i < m->cfg.nr_devices; i++) {
@@ -16,9 +18,15 @@ int machine_devs_create(struct machine *m)
 		int ret;
 
 		m->nr_devs = i + 1;
-		snprintf(dv->name, sizeof(dv->name), "edu%u", i);
+		/* With several VMs, device logs say whose device it is. */
+		if (m->tag[0])
+			snprintf(dv->name, sizeof(dv->name), "vm%u.edu%u", m->index, i);
+		else
+			snprintf(dv->name, sizeof(dv->name), "edu%u", i);
 		dv->bdf = PCI_BDF(0, devfn);
-		dma_as_init_direct(&dv->dma, &m->gmem, dv->bdf);
+		ret = machine_viommu_dma_init(m, &dv->dma, dv->bdf);
+		if (ret < 0)
+			return ret;
 		ecfg = (struct edu_config){ .name = dv->name, .dma = &dv->dma, .raw_msi = &m->msi };
 		ret = edu_init(&dv->edu, &ecfg);
 		if (ret < 0) {

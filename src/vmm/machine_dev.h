@@ -13,7 +13,7 @@
 struct machine;
 
 struct machine_dev {
-	char name[16];
+	char name[32];                  /* "edu0"; "vm1.edu0" with several VMs */
 	uint16_t bdf;
 	struct dma_as dma;
 	struct edu edu;

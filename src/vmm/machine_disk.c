@@ -1,5 +1,6 @@
 #include "vmm/machine_disk.h"
 #include "vmm/machine.h"
+#include "vmm/machine_viommu.h"
 #include "base/log.h"
 
 #include <errno.h>
@@ -48,22 +49,51 @@ static void disk_unmap_direct(void *opaque, struct pci_device *d, unsigned bar)
 		kvm_vm_set_memslot(m->vm_fd, (uint32_t)disk->direct_slot, 0, 0, NULL);
 }
 
-/* Keep the irqfd route of a passthrough vector equal to what the guest
- * programmed in the MSI-X table. */
+/* Keep the irqfd route of a vector equal to what the guest programmed in
+ * the MSI-X table, through interrupt remapping when the VM has a vIOMMU.
+ * The kernel delivers irqfd interrupts without asking us, so a vector whose
+ * message the remapper refuses goes back to the PCI core's MSI sink: its
+ * next interrupt is then remapped here, refused and its fault recorded
+ * when it happens, as hardware would. Deriving the route is only a probe. */
+static void disk_vector_route(struct machine *m, struct machine_disk *disk, unsigned vector)
+{
+	uint64_t addr;
+	uint32_t data;
+	bool masked, ok;
+
+	if (!pci_msix_vector(disk->dev, vector, &addr, &data, &masked))
+		return;
+	ok = machine_viommu_remap(m, disk->bdf, &addr, &data, true) == 0;
+	if (!ok)
+		pci_msix_set_irqfd(disk->dev, vector, -1);
+	irqroute_set_msi(&m->routes, (unsigned)disk->gsi[vector], ok, addr, data);
+	irqroute_commit(&m->routes);
+	if (ok)
+		pci_msix_set_irqfd(disk->dev, vector, disk->efd[vector]);
+}
+
 static void disk_msix_vector_changed(void *opaque, struct pci_device *d, unsigned vector)
 {
 	struct machine *m = opaque;
 	struct machine_disk *disk = disk_of(m, d);
-	uint64_t addr;
-	uint32_t data;
-	bool masked;
 
 	if (!disk || !disk->irqfd_msix || vector >= disk->nvec)
 		return;
-	if (!pci_msix_vector(d, vector, &addr, &data, &masked))
-		return;
-	irqroute_set_msi(&m->routes, (unsigned)disk->gsi[vector], true, addr, data);
-	irqroute_commit(&m->routes);
+	disk_vector_route(m, disk, vector);
+}
+
+/* The vIOMMU's interrupt entries changed: every irqfd route again. */
+void machine_disks_refresh_routes(struct machine *m)
+{
+	for (unsigned i = 0; i < m->nr_disks; i++) {
+		struct machine_disk *disk = &m->disks[i];
+
+		if (!disk->dev_ready || !disk->irqfd_msix)
+			continue;
+		for (unsigned v = 0; v < disk->nvec; v++)
+			if (disk->gsi[v] >= 0)
+				disk_vector_route(m, disk, v);
+	}
 }
 
 /* Notification writes (virtio) become eventfd signals inside KVM: the
@@ -95,7 +125,7 @@ const struct pci_host_ops machine_pci_host_ops = {
 	.msix_vector_changed = disk_msix_vector_changed,
 };
 
-static int disk_open_backend(struct machine_disk *disk)
+static int disk_open_backend(struct machine_disk *disk, const char *tag)
 {
 	int ret;
 
@@ -104,31 +134,25 @@ static int disk_open_backend(struct machine_disk *disk)
 	else
 		ret = blk_open_file(&disk->backend, disk->cfg.path, disk->cfg.read_only);
 	if (ret < 0)
-		fprintf(stderr, "warden: --disk %s: %s\n",
+		fprintf(stderr, "warden: %s--disk %s: %s\n", tag,
 			disk->cfg.ram_size ? "ram" : disk->cfg.path, strerror(-ret));
 	return ret;
 }
 
-/* The host domain: exactly this VM's RAM at IOVA = GPA. Every passthrough
+/* The VM's domain on the host IOMMU that every VM of the process shares:
+ * exactly this VM's RAM at IOVA = GPA, its own domain id. Every passthrough
  * device of the VM is attached to it; nothing else is reachable. */
-static int machine_host_domain(struct machine *m)
+int machine_host_domain(struct machine *m)
 {
 	int ret;
 
 	if (m->domain)
 		return 0;
-	ret = iommu_init(&m->iommu, &m->arena, NULL);
-	if (ret < 0) {
-		log_error("creating the host IOMMU: %s", strerror(-ret));
-		return ret;
-	}
-	m->iommu_ready = true;
-	ret = iommu_domain_create(&m->iommu, m->gmem.vm_id, 48, &m->domain);
-	if (!ret)
-		ret = iommu_domain_map_gmem(m->domain, &m->gmem);
+	ret = host_iommu(m->host, &m->iommu);
 	if (ret < 0)
-		log_error("host IOMMU domain for VM %d: %s", m->gmem.vm_id, strerror(-ret));
-	return ret;
+		return ret;
+	m->iommu_ready = true;
+	return host_vm_domain_create(m->host, &m->gmem, &m->domain);
 }
 
 static int disk_setup_passthrough(struct machine *m, struct machine_disk *disk)
@@ -137,13 +161,22 @@ static int disk_setup_passthrough(struct machine *m, struct machine_disk *disk)
 
 	if (ret < 0)
 		return ret;
-	ret = iommu_domain_attach(m->domain, disk->bdf, 0);
-	if (ret < 0) {
-		log_error("attaching " PCI_BDF_FMT " to the host domain: %s", PCI_BDF_ARGS(disk->bdf),
-			  strerror(-ret));
-		return ret;
+	disk->host_sid = host_vm_sid(m->index, (uint8_t)(disk->bdf & 0xff));
+	if (machine_viommu_enabled(m)) {
+		/* Behind the guest's vIOMMU: two stages, the VM's domain the second. */
+		ret = machine_viommu_dma_init(m, &disk->dma, disk->bdf);
+		if (ret < 0)
+			return ret;
+	} else {
+		ret = iommu_domain_attach(m->domain, disk->host_sid, 0);
+		if (ret < 0) {
+			log_error("%sattaching %s (host source-id " PCI_BDF_FMT ") to the VM's host "
+				  "domain: %s", m->tag, disk->name, PCI_BDF_ARGS(disk->host_sid),
+				  strerror(-ret));
+			return ret;
+		}
+		dma_as_init_vtd(&disk->dma, &m->iommu->unit, m->arena, disk->host_sid);
 	}
-	dma_as_init_vtd(&disk->dma, &m->iommu.unit, &m->arena, disk->bdf);
 	disk->doorbell_page = mmap(NULL, 4096, PROT_READ | PROT_WRITE,
 				   MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	if (disk->doorbell_page == MAP_FAILED) {
@@ -193,7 +226,7 @@ int machine_disks_open(struct machine *m)
 		for (unsigned v = 0; v < MACHINE_DISK_MAX_VECTORS; v++)
 			disk->efd[v] = disk->gsi[v] = -1;
 		m->nr_disks = i + 1;
-		ret = disk_open_backend(disk);
+		ret = disk_open_backend(disk, m->tag);
 		if (ret < 0)
 			return ret;
 	}
@@ -208,7 +241,7 @@ static int disk_create_nvme(struct machine *m, struct machine_disk *disk)
 	if (disk->cfg.mode == DISK_MODE_PASSTHROUGH)
 		ret = disk_setup_passthrough(m, disk);
 	else
-		dma_as_init_direct(&disk->dma, &m->gmem, disk->bdf);
+		ret = machine_viommu_dma_init(m, &disk->dma, disk->bdf);
 	if (ret < 0)
 		return ret;
 	memset(&ncfg, 0, sizeof(ncfg));
@@ -234,7 +267,9 @@ static int disk_create_virtio_blk(struct machine *m, struct machine_disk *disk)
 	struct virtio_blk_pci_config vcfg;
 	int ret;
 
-	dma_as_init_direct(&disk->dma, &m->gmem, disk->bdf);
+	ret = machine_viommu_dma_init(m, &disk->dma, disk->bdf);
+	if (ret < 0)
+		return ret;
 	memset(&vcfg, 0, sizeof(vcfg));
 	vcfg.name = disk->name;
 	vcfg.backend = disk->backend;
@@ -258,8 +293,13 @@ static int disk_create(struct machine *m, unsigned i)
 	int ret;
 
 	disk->bdf = PCI_BDF(0, PCI_DEVFN(MACHINE_DISK_FIRST_SLOT + i, 0));
-	snprintf(disk->name, sizeof(disk->name), "%s%u",
-		 disk->cfg.type == DISK_TYPE_VIRTIO_BLK ? "vblk" : "nvme", i);
+	/* With several VMs, device logs say whose device it is. */
+	if (m->tag[0])
+		snprintf(disk->name, sizeof(disk->name), "vm%u.%s%u", m->index,
+			 disk->cfg.type == DISK_TYPE_VIRTIO_BLK ? "vblk" : "nvme", i);
+	else
+		snprintf(disk->name, sizeof(disk->name), "%s%u",
+			 disk->cfg.type == DISK_TYPE_VIRTIO_BLK ? "vblk" : "nvme", i);
 	if (disk->cfg.type == DISK_TYPE_VIRTIO_BLK)
 		ret = disk_create_virtio_blk(m, disk);
 	else
@@ -341,11 +381,16 @@ void machine_disks_destroy(struct machine *m)
 		memset(disk, 0, sizeof(*disk));
 	}
 	m->nr_disks = 0;
+}
+
+/* After every device of the VM (and its vIOMMU): the shared unit stays for
+ * the other VMs and goes with the host. */
+void machine_host_domain_destroy(struct machine *m)
+{
 	if (m->domain)
 		iommu_domain_destroy(m->domain);
 	m->domain = NULL;
-	if (m->iommu_ready)
-		iommu_destroy(&m->iommu);
+	m->iommu = NULL;
 	m->iommu_ready = false;
 }
 
@@ -384,6 +429,9 @@ void machine_disks_print_stats(struct machine *m, FILE *out)
 			continue;
 		fprintf(out, "  %s " PCI_BDF_FMT "  %s, %s\n", disk->name, PCI_BDF_ARGS(disk->bdf),
 			disk_kind(disk), disk->backend->desc);
+		if (disk->dma.unit)
+			fprintf(out, "    host iommu         source-id " PCI_BDF_FMT ", domain %u\n",
+				PCI_BDF_ARGS(disk->host_sid), m->domain ? m->domain->did : 0);
 		if (disk->cfg.type == DISK_TYPE_VIRTIO_BLK)
 			virtio_blk_pci_print_stats(&disk->vblk, out);
 		else

@@ -27,8 +27,9 @@ struct machine;
 
 struct machine_disk {
 	struct disk_config cfg;
-	char name[16];
-	uint16_t bdf;
+	char name[32];                  /* "nvme0"; "vm1.nvme0" with several VMs */
+	uint16_t bdf;                   /* as the guest sees it */
+	uint16_t host_sid;              /* passthrough: source-id on the host IOMMU */
 	struct blk_backend *backend;
 	struct pci_device *dev;         /* the function on the bus */
 	struct nvme_pci nvme;           /* type=nvme */
@@ -43,11 +44,19 @@ struct machine_disk {
 	int efd[MACHINE_DISK_MAX_VECTORS];
 };
 
+/* The VM's domain on the host's shared IOMMU (exactly its RAM, IOVA = GPA),
+ * created on first call: m->iommu and m->domain. 0 or -errno. */
+int machine_host_domain(struct machine *m);
+
 int machine_disks_open(struct machine *m);
 int machine_disks_create(struct machine *m);
 int machine_disks_start(struct machine *m);
 void machine_disks_stop(struct machine *m);
 void machine_disks_destroy(struct machine *m);
+/* Recompute every irqfd route (the vIOMMU's interrupt entries changed). */
+void machine_disks_refresh_routes(struct machine *m);
+/* The VM's host domain, after its devices and vIOMMU are gone. */
+void machine_host_domain_destroy(struct machine *m);
 void machine_disks_print_stats(struct machine *m, FILE *out);
 
 extern const struct pci_host_ops machine_pci_host_ops;

@@ -46,6 +46,19 @@ needs_kvm() {
 	return 0
 }
 
+QEMU=$(command -v qemu-system-x86_64 || true)
+qemu_run() {
+	timeout "$TIMEOUT" "$QEMU" -machine q35 -accel kvm -nographic -no-reboot -m 256M -net none \
+		-device isa-debug-exit,iobase=0xf4,iosize=4 "$@" >"$TMP/out" 2>&1 </dev/null
+	rc=$?
+}
+
+# SUITE=t_name runs just that topic suite (for development).
+if [ -n "${SUITE:-}" ]; then
+	. "tests/integration/$SUITE.sh"
+	exit 0
+fi
+
 # --- command line and exit-status contract (no KVM needed) ---
 run --version;                 expect cli-version 0 '^warden [0-9]+\.[0-9]+'
 run --help;                    expect cli-help 0 'usage: warden run' '--cpus' '--host-mem'
@@ -210,13 +223,13 @@ expect disk-missing-file 2 'none.img'
 run run --disk "path=ram:8M,mode=sideways" "$G/hello.elf"
 expect disk-bad-mode 2 "unknown mode 'sideways'"
 
+# --- topic suites: tests/integration/t_*.sh are sourced here, in name order,
+# and use the helpers above (run, expect, needs_kvm, qemu_run, $G, $TMP) ---
+for suite in tests/integration/t_*.sh; do
+	[ -f "$suite" ] && . "$suite"
+done
+
 # --- QEMU reference: the same images boot under qemu -kernel ---
-QEMU=$(command -v qemu-system-x86_64 || true)
-qemu_run() {
-	timeout "$TIMEOUT" "$QEMU" -machine q35 -accel kvm -nographic -no-reboot -m 256M -net none \
-		-device isa-debug-exit,iobase=0xf4,iosize=4 "$@" >"$TMP/out" 2>&1 </dev/null
-	rc=$?
-}
 if [ -z "$QEMU" ]; then
 	skip qemu-hello "qemu-system-x86_64 not installed"
 	skip qemu-smp "qemu-system-x86_64 not installed"

@@ -13,6 +13,7 @@
 #include <cmocka.h>
 
 #include "vmm/acpi.h"
+#include "vmm/acpi_dmar.h"
 #include "base/log.h"
 
 #define MiB (1ull << 20)
@@ -386,6 +387,50 @@ static void test_add_tables_hook(void **state)
 	assert_int_equal(acpi_build(&F->g, &F->cfg, &F->rsdp), -ENOSPC);
 }
 
+static int add_dmar(struct acpi_builder *b, void *opaque)
+{
+	return acpi_build_dmar(b, opaque);
+}
+
+/* The DMAR a VT-d driver parses: HAW, INTR_REMAP and x2APIC opt-out
+ * flags, one DRHD for all of segment 0 at the unit's base, and the IOAPIC
+ * scope naming ff:00.0 (what Linux's intel_irq_remapping checks). */
+static void test_dmar(void **state)
+{
+	struct acpi_dmar_config dc = {
+		.haw = 46, .intr_remap = true, .x2apic_opt_out = true,
+		.reg_base = 0xfed90000, .ioapic_id = 0, .ioapic_sid = 0xff00,
+	};
+	const uint8_t *t, *d, *sc;
+
+	F->cfg.add_tables = add_dmar;
+	F->cfg.add_tables_opaque = &dc;
+	t = find("DMAR");
+	assert_int_equal(rd32(t + 4), 48 + 16 + 8);
+	assert_int_equal(t[8], 1);              /* revision */
+	assert_int_equal(t[36], 45);            /* HAW - 1 */
+	assert_int_equal(t[37], 0x3);           /* INTR_REMAP | X2APIC_OPT_OUT */
+	d = t + 48;
+	assert_int_equal(rd16(d), 0);           /* DRHD */
+	assert_int_equal(rd16(d + 2), 24);
+	assert_int_equal(d[4], 1);              /* INCLUDE_PCI_ALL */
+	assert_int_equal(rd16(d + 6), 0);       /* segment */
+	assert_int_equal(rd64(d + 8), 0xfed90000);
+	sc = d + 16;
+	assert_int_equal(sc[0], 3);             /* IOAPIC */
+	assert_int_equal(sc[1], 8);
+	assert_int_equal(sc[4], 0);             /* enumeration id = IOAPIC id */
+	assert_int_equal(sc[5], 0xff);          /* start bus */
+	assert_int_equal(sc[6], 0);             /* device */
+	assert_int_equal(sc[7], 0);             /* function */
+	/* A misaligned register base or an impossible width is refused. */
+	dc.reg_base = 0xfed90010;
+	assert_int_equal(acpi_build(&F->g, &F->cfg, &F->rsdp), -EINVAL);
+	dc.reg_base = 0xfed90000;
+	dc.haw = 20;
+	assert_int_equal(acpi_build(&F->g, &F->cfg, &F->rsdp), -EINVAL);
+}
+
 static void test_bad_config(void **state)
 {
 	struct acpi_config c;
@@ -431,6 +476,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_dsdt_64bit_window, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_area_is_rewritten, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_add_tables_hook, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_dmar, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bad_config, setup, teardown),
 	};
 
