@@ -34,22 +34,23 @@ static uint64_t monotonic_ns(void)
 bool log_ratelimit_ok(struct log_ratelimit *rl)
 {
 	uint64_t now = monotonic_ns();
-	bool ok;
+	uint64_t start = __atomic_load_n(&rl->window_start_ns, __ATOMIC_RELAXED);
 
-	/* Races between threads only blur the count by a message or two; a lock
-	 * here would put every guest error on one mutex for no benefit. */
-	if (now - rl->window_start_ns > 1000000000ull) {
-		if (rl->suppressed)
+	/* Relaxed atomics, no lock: racing threads may blur the count by a
+	 * message or two, which is fine, but the accesses themselves must not
+	 * be data races. One thread wins the window reset. */
+	if (now - start > 1000000000ull &&
+	    __atomic_compare_exchange_n(&rl->window_start_ns, &start, now, false, __ATOMIC_RELAXED,
+					__ATOMIC_RELAXED)) {
+		uint64_t suppressed = __atomic_exchange_n(&rl->suppressed, 0, __ATOMIC_RELAXED);
+
+		__atomic_store_n(&rl->printed, 0, __ATOMIC_RELAXED);
+		if (suppressed)
 			log_msg(LOG_WARN, "guest error: %llu similar messages suppressed",
-				(unsigned long long)rl->suppressed);
-		rl->window_start_ns = now;
-		rl->printed = 0;
-		rl->suppressed = 0;
+				(unsigned long long)suppressed);
 	}
-	ok = rl->printed < LOG_RATELIMIT_BURST;
-	if (ok)
-		rl->printed++;
-	else
-		rl->suppressed++;
-	return ok;
+	if (__atomic_add_fetch(&rl->printed, 1, __ATOMIC_RELAXED) <= LOG_RATELIMIT_BURST)
+		return true;
+	__atomic_add_fetch(&rl->suppressed, 1, __ATOMIC_RELAXED);
+	return false;
 }

@@ -247,6 +247,59 @@ static void gcmd_write_locked(struct viommu *v, uint32_t val, struct viommu_fx *
 
 /* ---- register-based invalidation ---- */
 
+bool viommu_context_inv(struct viommu *v, unsigned g, uint16_t did, uint16_t sid, unsigned fm)
+{
+	switch (g) {
+	case VTD_CC_GLOBAL:
+		vtd_context_invalidate_global(&v->unit);
+		VIOMMU_COUNT(v, inv_context_global);
+		return true;
+	case VTD_CC_DOMAIN:
+		vtd_context_invalidate_domain(&v->unit, did);
+		VIOMMU_COUNT(v, inv_context_domain);
+		return true;
+	case VTD_CC_DEVICE:
+		vtd_context_invalidate_device(&v->unit, did, sid, fm);
+		VIOMMU_COUNT(v, inv_context_device);
+		return true;
+	default:
+		return false;
+	}
+}
+
+unsigned viommu_iotlb_inv(struct viommu *v, unsigned g, uint16_t did, uint64_t addr, unsigned am,
+			  bool ih, const char *via, struct viommu_inv_range *r)
+{
+	*r = (struct viommu_inv_range){ VIOMMU_INV_DOMAIN, did, 0, 0 };
+	switch (g) {
+	case VTD_IOTLB_GLOBAL:
+		vtd_iotlb_invalidate_global(&v->unit);
+		VIOMMU_COUNT(v, inv_iotlb_global);
+		r->gran = VIOMMU_INV_GLOBAL;
+		r->did = 0;
+		return g;
+	case VTD_IOTLB_DOMAIN:
+		break;
+	case VTD_IOTLB_PAGE:
+		if (!vtd_iotlb_invalidate_page(&v->unit, did, addr, am, ih)) {
+			VIOMMU_COUNT(v, inv_iotlb_page);
+			*r = (struct viommu_inv_range){ VIOMMU_INV_PAGE, did, addr, VTD_PAGE_SIZE << am };
+			return g;
+		}
+		/* A superset is always a correct invalidation; hardware reports
+		 * the granularity it performed (IAIG). */
+		guest_error("viommu: %s page-selective invalidation of DID %u at 0x%llx with AM %u "
+			    "(misaligned or above MAMV): domain invalidated instead", via, did,
+			    (unsigned long long)addr, am);
+		break;
+	default:
+		return 0;
+	}
+	vtd_iotlb_invalidate_domain(&v->unit, did);
+	VIOMMU_COUNT(v, inv_iotlb_domain);
+	return VTD_IOTLB_DOMAIN;
+}
+
 static bool register_inv_allowed_locked(struct viommu *v, const char *reg)
 {
 	if (!(v->gsts & VTD_GSTS_QIES))
@@ -268,20 +321,7 @@ static void ccmd_execute_locked(struct viommu *v, struct viommu_fx *fx)
 	fx->caig = 0;
 	if (!register_inv_allowed_locked(v, "CCMD"))
 		return;
-	switch (cirg) {
-	case VTD_CC_GLOBAL:
-		vtd_context_invalidate_global(&v->unit);
-		VIOMMU_COUNT(v, inv_context_global);
-		break;
-	case VTD_CC_DOMAIN:
-		vtd_context_invalidate_domain(&v->unit, did);
-		VIOMMU_COUNT(v, inv_context_domain);
-		break;
-	case VTD_CC_DEVICE:
-		vtd_context_invalidate_device(&v->unit, did, sid, fm);
-		VIOMMU_COUNT(v, inv_context_device);
-		break;
-	default:
+	if (!viommu_context_inv(v, cirg, did, sid, fm)) {
 		guest_error("viommu: CCMD with reserved granularity 0: not performed");
 		return;
 	}
@@ -296,45 +336,21 @@ static void iotlb_execute_locked(struct viommu *v, struct viommu_fx *fx)
 	uint16_t did = (uint16_t)(v->iotlb >> VTD_IOTLB_DID_SHIFT);
 	uint64_t addr = v->iva & VTD_PAGE_MASK;
 	unsigned am = (unsigned)(v->iva & VTD_IVA_AM_MASK);
+	struct viommu_inv_range r;
 
 	fx->iotlb_done = true;
 	fx->iaig = 0;
 	if (!register_inv_allowed_locked(v, "IOTLB_REG"))
 		return;
-	fx->gran = VIOMMU_INV_DOMAIN;
-	fx->did = did;
-	fx->addr = fx->size = 0;
-	switch (iirg) {
-	case VTD_IOTLB_GLOBAL:
-		vtd_iotlb_invalidate_global(&v->unit);
-		VIOMMU_COUNT(v, inv_iotlb_global);
-		fx->gran = VIOMMU_INV_GLOBAL;
-		fx->did = 0;
-		break;
-	case VTD_IOTLB_DOMAIN:
-		vtd_iotlb_invalidate_domain(&v->unit, did);
-		VIOMMU_COUNT(v, inv_iotlb_domain);
-		break;
-	case VTD_IOTLB_PAGE:
-		if (!vtd_iotlb_invalidate_page(&v->unit, did, addr, am, v->iva & VTD_IVA_IH)) {
-			VIOMMU_COUNT(v, inv_iotlb_page);
-			fx->gran = VIOMMU_INV_PAGE;
-			fx->addr = addr;
-			fx->size = VTD_PAGE_SIZE << am;
-			break;
-		}
-		/* Hardware may invalidate more than asked and says so in IAIG. */
-		guest_error("viommu: page-selective invalidation of DID %u at 0x%llx with AM %u "
-			    "(misaligned or above MAMV): domain invalidated instead", did,
-			    (unsigned long long)addr, am);
-		vtd_iotlb_invalidate_domain(&v->unit, did);
-		VIOMMU_COUNT(v, inv_iotlb_domain);
-		iirg = VTD_IOTLB_DOMAIN;
-		break;
-	default:
+	iirg = viommu_iotlb_inv(v, iirg, did, addr, am, v->iva & VTD_IVA_IH, "register", &r);
+	if (!iirg) {
 		guest_error("viommu: IOTLB_REG with reserved granularity 0: not performed");
 		return;
 	}
+	fx->gran = r.gran;
+	fx->did = r.did;
+	fx->addr = r.addr;
+	fx->size = r.size;
 	VIOMMU_COUNT(v, inv_by_register);
 	fx->iaig = iirg;
 	fx->iotlb_inv = true;

@@ -35,6 +35,22 @@ void viommu_fault_event_locked(struct viommu *v, struct viommu_fx *fx);
 /* Invalidation wait with IF: ICS.IWC and the completion event. */
 void viommu_completion_event(struct viommu *v);
 
+/* The invalidations both interfaces perform (register-based and queued),
+ * with the granularity encodings they share (CCMD.CIRG = descriptor G for
+ * the context cache, IOTLB.IIRG = descriptor G for the IOTLB). */
+/* false: reserved granularity 0, nothing done. */
+bool viommu_context_inv(struct viommu *v, unsigned g, uint16_t did, uint16_t sid, unsigned fm);
+/* Returns the granularity actually performed (a page-selective request
+ * that is misaligned or above MAMV widens to its domain, as hardware may)
+ * or 0 for the reserved granularity; *r says what the iotlb hook gets. */
+struct viommu_inv_range {
+	enum viommu_inv_gran gran;
+	uint16_t did;
+	uint64_t addr, size;
+};
+unsigned viommu_iotlb_inv(struct viommu *v, unsigned g, uint16_t did, uint64_t addr, unsigned am,
+			  bool ih, const char *via, struct viommu_inv_range *r);
+
 /* Queued invalidation: process IQH..IQT. No lock held. */
 void viommu_qi_process(struct viommu *v);
 

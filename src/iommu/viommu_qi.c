@@ -43,22 +43,8 @@ static int qi_context(struct viommu *v, uint64_t lo, uint64_t hi)
 
 	if ((lo & VTD_QI_CC_RSVD_LO) || hi)
 		return VTD_IQEI_RSVD;
-	switch ((lo >> VTD_QI_G_SHIFT) & 3) {
-	case VTD_CC_GLOBAL:
-		vtd_context_invalidate_global(&v->unit);
-		VIOMMU_COUNT(v, inv_context_global);
-		break;
-	case VTD_CC_DOMAIN:
-		vtd_context_invalidate_domain(&v->unit, did);
-		VIOMMU_COUNT(v, inv_context_domain);
-		break;
-	case VTD_CC_DEVICE:
-		vtd_context_invalidate_device(&v->unit, did, sid, fm);
-		VIOMMU_COUNT(v, inv_context_device);
-		break;
-	default:
+	if (!viommu_context_inv(v, (unsigned)(lo >> VTD_QI_G_SHIFT) & 3, did, sid, fm))
 		return VTD_IQEI_RSVD;     /* granularity 0 is reserved */
-	}
 	qi_hook_context(v);
 	return 0;
 }
@@ -68,39 +54,16 @@ static int qi_iotlb(struct viommu *v, uint64_t lo, uint64_t hi)
 	uint16_t did = (uint16_t)(lo >> VTD_QI_IOTLB_DID_SHIFT);
 	uint64_t addr = hi & VTD_PAGE_MASK;
 	unsigned am = (unsigned)(hi & VTD_IVA_AM_MASK);
+	struct viommu_inv_range r;
 
 	if ((lo & VTD_QI_IOTLB_RSVD_LO) || (hi & VTD_QI_IOTLB_RSVD_HI))
 		return VTD_IQEI_RSVD;
 	/* DR / DW need nothing here: completion is only observable through a
 	 * later invalidation wait, and that drains. */
-	switch ((lo >> VTD_QI_G_SHIFT) & 3) {
-	case VTD_IOTLB_GLOBAL:
-		vtd_iotlb_invalidate_global(&v->unit);
-		VIOMMU_COUNT(v, inv_iotlb_global);
-		qi_hook_iotlb(v, VIOMMU_INV_GLOBAL, 0, 0, 0);
-		break;
-	case VTD_IOTLB_DOMAIN:
-		vtd_iotlb_invalidate_domain(&v->unit, did);
-		VIOMMU_COUNT(v, inv_iotlb_domain);
-		qi_hook_iotlb(v, VIOMMU_INV_DOMAIN, did, 0, 0);
-		break;
-	case VTD_IOTLB_PAGE:
-		if (!vtd_iotlb_invalidate_page(&v->unit, did, addr, am, hi & VTD_IVA_IH)) {
-			VIOMMU_COUNT(v, inv_iotlb_page);
-			qi_hook_iotlb(v, VIOMMU_INV_PAGE, did, addr, VTD_PAGE_SIZE << am);
-			break;
-		}
-		/* A superset is always a correct invalidation. */
-		guest_error("viommu: queued page-selective invalidation of DID %u at 0x%llx with AM %u "
-			    "(misaligned or above MAMV): domain invalidated instead", did,
-			    (unsigned long long)addr, am);
-		vtd_iotlb_invalidate_domain(&v->unit, did);
-		VIOMMU_COUNT(v, inv_iotlb_domain);
-		qi_hook_iotlb(v, VIOMMU_INV_DOMAIN, did, 0, 0);
-		break;
-	default:
+	if (!viommu_iotlb_inv(v, (unsigned)(lo >> VTD_QI_G_SHIFT) & 3, did, addr, am, hi & VTD_IVA_IH,
+			      "queued", &r))
 		return VTD_IQEI_RSVD;
-	}
+	qi_hook_iotlb(v, r.gran, r.did, r.addr, r.size);
 	return 0;
 }
 
