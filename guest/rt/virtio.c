@@ -429,9 +429,9 @@ int virtq_setup(struct virtq *vq, uint16_t msix_entry, unsigned vector)
 	if (common_rd16(vd, VIRTIO_COMMON_Q_ENABLE))
 		return fail(vd, VIRTIO_E_UNSUPP, "queue %u enabled before set-up (not reset?)", vq->index);
 	common_wr16(vd, VIRTIO_COMMON_Q_SIZE, n);
-	common_wr64(vd, VIRTIO_COMMON_Q_DESCLO, (uint64_t)vq->desc);
-	common_wr64(vd, VIRTIO_COMMON_Q_AVAILLO, (uint64_t)vq->avail);
-	common_wr64(vd, VIRTIO_COMMON_Q_USEDLO, (uint64_t)vq->used);
+	common_wr64(vd, VIRTIO_COMMON_Q_DESCLO, virtio_bus_addr(vd, (uint64_t)vq->desc));
+	common_wr64(vd, VIRTIO_COMMON_Q_AVAILLO, virtio_bus_addr(vd, (uint64_t)vq->avail));
+	common_wr64(vd, VIRTIO_COMMON_Q_USEDLO, virtio_bus_addr(vd, (uint64_t)vq->used));
 	vq->irq = msix_entry != VIRTIO_MSI_NO_VECTOR;
 	if (vq->irq) {
 		if (vector > 255 || !irq_registered[vector] || !vd->msix_ok || msix_entry >= vd->msix.nvec)
@@ -480,7 +480,7 @@ int virtq_add(struct virtq *vq, const struct virtq_seg *segs, unsigned n, uint64
 						(i + 1 < n ? VIRTQ_DESC_F_NEXT : 0));
 			t[i].next = (uint16_t)(i + 1 < n ? i + 1 : 0);
 		}
-		vq->desc[head].addr = (uint64_t)t;
+		vq->desc[head].addr = virtio_bus_addr(vq->vd, (uint64_t)t);
 		vq->desc[head].len = 16 * n;
 		vq->desc[head].flags = VIRTQ_DESC_F_INDIRECT;
 		vq->desc[head].next = 0;

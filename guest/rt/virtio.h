@@ -6,8 +6,11 @@
  *
  * Everything except virtio_irq_init() works in ring 0 and in ring 3; the
  * hot paths (virtq_add, virtq_kick, virtq_get_used) are meant for ring 3.
- * Ring memory is plain memory from rt_alloc (identity-mapped: a buffer's
- * address is its guest-physical address). Every wait is bounded.
+ * Ring memory is plain memory from rt_alloc (identity-mapped: the CPU uses
+ * its guest-physical address). The device is given bus addresses: the GPA
+ * plus vd->dma_offset for the rings and indirect tables (0 unless an IOMMU
+ * maps that memory at GPA + offset, rt/vtd.h), the segments of a chain as
+ * the caller gives them. Every wait is bounded.
  *
  * The driver keeps its own shadow of the descriptor chains (free list,
  * chain links, per-head tag), so a device, or a hostile test writing the
@@ -146,11 +149,22 @@ struct virtio_dev {
 	volatile uint64_t config_irqs;
 	uint64_t reset_timeout_us;
 	char err[160];                  /* last failure, for messages */
+	/* Added to the address of the rings and indirect tables when they
+	 * are handed to the device: the bus address behind an IOMMU that
+	 * maps that memory at GPA + dma_offset. virtio_pci_open clears it;
+	 * set it before virtq_setup. virtq_seg addresses are not touched. */
+	uint64_t dma_offset;
 };
+
+/* The bus address of driver-owned memory at gpa. */
+static inline uint64_t virtio_bus_addr(const struct virtio_dev *vd, uint64_t gpa)
+{
+	return gpa + vd->dma_offset;
+}
 
 /* A buffer of a descriptor chain. */
 struct virtq_seg {
-	uint64_t addr;
+	uint64_t addr;                  /* bus address, as the device is given it */
 	uint32_t len;
 	bool write;                     /* device-writable */
 };
@@ -265,15 +279,16 @@ void virtio_msix_off(struct virtio_dev *vd);
  * ind_max descriptors per head (0: none). Once per queue. */
 int virtq_alloc(struct virtio_dev *vd, struct virtq *vq, uint16_t index, uint16_t max_size,
 		uint16_t ind_max);
-/* Fresh rings, programmed into the device and enabled: after
- * virtio_negotiate, before virtio_driver_ok. msix_entry 0xffff: polled
- * (NO_VECTOR, device interrupts suppressed), else that MSI-X entry -> vector
- * (registered by virtio_irq_init). 0 or VIRTIO_E_*. */
+/* Fresh rings, programmed into the device (at their GPA + vd->dma_offset)
+ * and enabled: after virtio_negotiate, before virtio_driver_ok. msix_entry
+ * 0xffff: polled (NO_VECTOR, device interrupts suppressed), else that MSI-X
+ * entry -> vector (registered by virtio_irq_init). 0 or VIRTIO_E_*. */
 int virtq_setup(struct virtq *vq, uint16_t msix_entry, unsigned vector);
 /* Puts a chain of n segments in the ring (not yet visible to the device:
  * virtq_kick). indirect: as one descriptor pointing to this head's
- * indirect table (negotiated, n <= ind_max). Returns the head, or
- * VIRTIO_E_FULL (not enough free descriptors) / VIRTIO_E_INVAL. */
+ * indirect table (at its GPA + vd->dma_offset; negotiated, n <= ind_max).
+ * Returns the head, or VIRTIO_E_FULL (not enough free descriptors) /
+ * VIRTIO_E_INVAL. */
 int virtq_add(struct virtq *vq, const struct virtq_seg *segs, unsigned n, uint64_t tag, bool indirect);
 /* Publishes the avail idx and notifies the device unless it asked not to be
  * (used flags NO_NOTIFY, or avail_event with EVENT_IDX). */

@@ -71,6 +71,12 @@ static uint64_t slot_mem(struct vblk_dev *d, uint16_t slot)
 	return d->reqmem + (uint64_t)slot * VBLK_SLOT_BYTES;
 }
 
+/* The device's address of driver memory at gpa. */
+static uint64_t bus(const struct vblk_dev *d, uint64_t gpa)
+{
+	return virtio_bus_addr(&d->vd, gpa);
+}
+
 /* ---- slots ---- */
 
 static void slots_reset(struct vblk_dev *d)
@@ -131,10 +137,10 @@ static int submit_slot(struct vblk_dev *d, uint16_t slot, uint32_t type, uint64_
 	h->reserved = 0;
 	h->sector = sector;
 	*(volatile uint8_t *)(mem + SLOT_STATUS) = VBLK_S_NONE;
-	segs[0] = (struct virtq_seg){ mem + SLOT_HDR, sizeof(*h), false };
+	segs[0] = (struct virtq_seg){ bus(d, mem + SLOT_HDR), sizeof(*h), false };
 	for (unsigned i = 0; i < n; i++)
 		segs[1 + i] = data[i];
-	segs[n + 1] = (struct virtq_seg){ mem + SLOT_STATUS, 1, true };
+	segs[n + 1] = (struct virtq_seg){ bus(d, mem + SLOT_STATUS), 1, true };
 	unsigned total = n + 2;
 	bool ind = false;
 	if (vq->indirect_ok) {
@@ -190,7 +196,7 @@ static int submit_dwz(struct vblk_dev *d, uint32_t type, uint64_t sector, uint32
 		return slot;
 	uint64_t p = slot_mem(d, (uint16_t)slot) + SLOT_PAYLOAD;
 	*(struct vblk_dwz *)p = (struct vblk_dwz){ sector, nsect, flags };
-	struct virtq_seg seg = { p, sizeof(struct vblk_dwz), false };
+	struct virtq_seg seg = { bus(d, p), sizeof(struct vblk_dwz), false };
 	return submit_slot(d, (uint16_t)slot, type, 0, &seg, 1, tag);
 }
 
@@ -360,7 +366,8 @@ int vblk_get_id(struct vblk_dev *d, char *out)
 	uint8_t *b = (uint8_t *)d->scratch;
 
 	memset(b, 0, VIRTIO_BLK_ID_BYTES);
-	int r = wait_slot(d, vblk_submit(d, VIRTIO_BLK_T_GET_ID, 0, d->scratch, VIRTIO_BLK_ID_BYTES, 0), NULL);
+	int r = wait_slot(d, vblk_submit(d, VIRTIO_BLK_T_GET_ID, 0, bus(d, d->scratch), VIRTIO_BLK_ID_BYTES, 0),
+			  NULL);
 	unsigned i = 0;
 	if (r == VIRTIO_BLK_S_OK)
 		for (; i < VIRTIO_BLK_ID_BYTES && b[i]; i++)
@@ -435,6 +442,7 @@ static int bring_up(struct vblk_dev *d)
 	struct virtio_dev *vd = &d->vd;
 	int r;
 
+	vd->dma_offset = d->opts.dma_offset;            /* virtq_setup programs the rings with it */
 	r = virtio_negotiate(vd, VBLK_WANTED & ~d->opts.features_off, VIRTIO_BIT(VIRTIO_F_VERSION_1));
 	if (r)
 		return fail(d, r, "%s", vd->err);

@@ -11,7 +11,8 @@
  * Results: >= 0 is the status byte the device wrote (VIRTIO_BLK_S_OK 0,
  * _IOERR 1, _UNSUPP 2; VBLK_S_NONE 0xff if it wrote none); < 0 is a
  * VIRTIO_E_* driver error. Sectors are 512 bytes whatever blk_size says;
- * buffers are guest-physical addresses (identity-mapped RAM). */
+ * data buffers are bus addresses: guest-physical ones (the runtime
+ * identity-maps RAM) unless an IOMMU translates (vblk_opts.dma_offset). */
 #ifndef GUEST_RT_VIRTIO_BLK_H
 #define GUEST_RT_VIRTIO_BLK_H
 
@@ -109,6 +110,13 @@ struct vblk_opts {
 	 * per page, like an OS scatterlist); VBLK_SEG_CONTIG: one per
 	 * contiguous range, within size_max. */
 	uint32_t seg_bytes;
+	/* Added to the address of everything the driver allocates itself
+	 * (rings, indirect tables, request headers, Discard/Write Zeroes
+	 * payloads, status bytes, the GET_ID buffer) when it hands it to the
+	 * device: the bus address behind an IOMMU that maps that memory at
+	 * GPA + dma_offset (rt/vtd.h). Data buffers passed in are bus
+	 * addresses as given. 0: no IOMMU, or one mapping IOVA = GPA. */
+	uint64_t dma_offset;
 };
 
 struct vblk_slot {
