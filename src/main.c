@@ -5,6 +5,7 @@
 #include "base/power.h"
 #include "vmm/config.h"
 #include "vmm/vmset.h"
+#include "vmm/attack.h"
 
 #ifndef WARDEN_VERSION
 #define WARDEN_VERSION "0.0.0"
@@ -16,6 +17,8 @@ static void usage_top(FILE *out)
 		"Warden %s: a KVM virtual machine monitor for secure device passthrough\n\n",
 		WARDEN_VERSION);
 	config_usage(out);
+	fprintf(out, "\n       warden attack [--mode nested|shadow] [--only NAME] ...\n"
+		"  runs the DMA attack gallery (docs/security.md); `warden attack --help`\n");
 }
 
 static int cmd_run(int argc, char **argv)
@@ -48,6 +51,8 @@ int main(int argc, char **argv)
 	}
 	if (!strcmp(argv[1], "run"))
 		return cmd_run(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "attack"))
+		return attack_main(argc - 1, argv + 1);
 	fprintf(stderr, "warden: unknown command '%s' (see warden --help)\n", argv[1]);
 	return WARDEN_EXIT_USAGE;
 }

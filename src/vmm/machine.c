@@ -131,14 +131,32 @@ static uint64_t exits_of(struct machine *m, int reason)
 
 /* This VM's own faults: the unit is shared, and one guest must not learn
  * another's fault count through the stats port. */
+/* Host-IOMMU refusals of this VM's devices (never another VM's): the faults
+ * of passthrough devices on the host unit, and for devices behind a
+ * vIOMMU what the second stage (nested) or the shadow domain refused that
+ * the guest's own tables allowed. Faults the guest's tables cause are the
+ * guest's, in its vIOMMU's fault log. */
+static uint64_t dma_host_faults(const struct dma_as *as, bool behind_viommu, bool passthrough)
+{
+	if (behind_viommu)
+		return __atomic_load_n(&as->stats.stage2_faults, __ATOMIC_RELAXED) +
+		       __atomic_load_n(&as->stats.shadow_stale, __ATOMIC_RELAXED);
+	return passthrough ? __atomic_load_n(&as->stats.faults, __ATOMIC_RELAXED) : 0;
+}
+
 static uint64_t machine_iommu_faults(struct machine *m)
 {
+	bool viommu = m->viommu != NULL;
 	uint64_t n = 0;
 
 	for (unsigned i = 0; i < m->nr_disks; i++)
-		if (m->disks[i].dev_ready && m->disks[i].cfg.mode == DISK_MODE_PASSTHROUGH &&
-		    m->disks[i].cfg.type == DISK_TYPE_NVME)
-			n += __atomic_load_n(&m->disks[i].dma.stats.faults, __ATOMIC_RELAXED);
+		if (m->disks[i].dev_ready)
+			n += dma_host_faults(&m->disks[i].dma, viommu,
+					     m->disks[i].cfg.mode == DISK_MODE_PASSTHROUGH &&
+					     m->disks[i].cfg.type == DISK_TYPE_NVME);
+	for (unsigned i = 0; i < m->nr_devs; i++)
+		if (m->devs[i].ready)
+			n += dma_host_faults(&m->devs[i].dma, viommu, false);
 	return n;
 }
 
