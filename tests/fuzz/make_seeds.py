@@ -451,9 +451,309 @@ def boot_seeds():
         "tiny-map": hdr(0, mapsel=2, errsel=1) + pvh32,
     })
 
+# ---------------------------------------------------------------- virtio
+def virtio_seeds():
+    T_IN, T_OUT, T_FLUSH, T_GET_ID, T_DISCARD, T_WZ = 0, 1, 2, 3, 4, 5   # indices into types[]
+    F_IND, F_POST, F_KICK, F_SPLIT, F_STATUS, F_FLIP = 1, 2, 4, 8, 0x10, 0x20
+
+    def gpa_page(k):            # pick_gpa case 0: a data page (0x80000 + k * 4 KiB)
+        return u8(k << 2)
+
+    def gpa_raw(v):             # pick_gpa case 3: any address
+        return u8(3) + value64(v)
+
+    def len_sectors(n):         # pick_len case 0: n * 512, n <= 16
+        return u8((n - 1) << 2)
+
+    def len_small(n):           # pick_len case 1: n < 64
+        return u8(n << 2 | 1)
+
+    def seg(gpa, length, records=()):
+        # discard / write-zeroes data: (sector, sectors, flags) per 16 bytes
+        b = gpa + length
+        for sec, num, flags in records:
+            b += u8(0) + u8(sec) + u8(num) + u8(flags)
+        return b
+
+    def req(m, q, slot, type_idx, sector, segs=(), status=b""):
+        return (u8(0) + u8(m) + u8(q) + u8(slot) + u8(len(segs)) + u8(type_idx) + u8(sector)
+                + b"".join(segs) + status)
+
+    def init(m=0, sizes=()):
+        return u8(5) + u8(m) + b"".join(u8(s) for s in sizes)
+
+    poll, drain = u8(10), u8(26)
+
+    def consume(q=0, isr=False):
+        return u8(12) + u8(q | (0x80 if isr else 0))
+
+    def status(v):              # raw device status
+        return u8(4) + u8(0x80) + u8(v)
+
+    def pci(m, *rest):
+        return u8(13) + u8(m) + b"".join(rest)
+
+    def desc(q, idx, gpa, length, flags, nxt):
+        # op 7: m = q | 0x20 (u16 flags), index, address, length, flags, next
+        return u8(7) + u8(q | 0x20) + u8(idx) + gpa + length + u16(flags) + u8(nxt)
+
+    def avail_post(q, head):
+        return u8(8) + u8(q << 2) + u8(head)
+
+    def avail_idx(q, idx):
+        return u8(8) + u8(q << 2 | 1) + u16(idx)
+
+    go = F_POST | F_KICK
+    rw = (req(go, 0, 0, T_OUT, 8, [seg(gpa_page(0), len_sectors(4))])
+          + drain + consume()
+          + req(go, 0, 1, T_IN, 8, [seg(gpa_page(1), len_sectors(2)), seg(gpa_page(2), len_sectors(2))])
+          + req(go, 0, 2, T_FLUSH, 0)
+          + req(go, 0, 3, T_GET_ID, 0, [seg(gpa_page(3), len_small(20))])
+          + req(go, 0, 4, T_DISCARD, 0, [seg(gpa_page(4), len_small(32), [(8, 8, 0), (100, 4, 0)])])
+          + req(go, 0, 5, T_WZ, 0, [seg(gpa_page(5), len_small(16), [(16, 16, 1)])])
+          + drain + consume(0, True))
+    seeds = {}
+    # One queue of 64, RAM backend: every request type, direct chains.
+    seeds["rw-direct"] = u8(0x08) + init() + rw
+    # Indirect tables, split headers, EVENT_IDX (all features accepted).
+    seeds["indirect"] = (
+        u8(0x08) + init()
+        + req(go | F_IND | F_SPLIT, 0, 6, T_OUT, 0, [seg(gpa_page(6), len_sectors(1)),
+                                                     seg(gpa_page(7), len_sectors(3))])
+        + req(go | F_IND, 0, 7, T_IN, 0, [seg(gpa_page(8), len_sectors(4))])
+        + drain + consume() + rw)
+    # Deferred backend: requests in flight across a reset, Bus Master
+    # Enable off, an I/O error, a function reset and the setup again.
+    seeds["deferred-reset"] = (
+        u8(0x18) + init() + rw.replace(drain, poll)
+        + poll + status(0) + init() + rw.replace(drain, poll)
+        + pci(0) + drain + u8(15) + u8(0x80) + u32(0x5) + pci(8) + pci(5) + pci(6)
+        + init() + rw)
+    # Four queues of 16 on INTx (no MSI-X), config interrupts off.
+    seeds["intx-mq"] = (
+        u8(0x47) + init(0x08)
+        + req(go, 1, 0, T_OUT, 0, [seg(gpa_page(0), len_sectors(1))])
+        + req(go, 2, 1, T_IN, 0, [seg(gpa_page(1), len_sectors(1))])
+        + req(go, 3, 2, T_GET_ID, 0, [seg(gpa_page(2), len_small(40))])
+        + poll + consume(1, True) + drain + consume(2, True) + consume(3, True))
+    # Guest mistakes: a descriptor loop, next beyond the table, an index
+    # jump, a chain without status, then the reset that recovers.
+    seeds["bad-chains"] = (
+        u8(0x04) + init()                           # queues of 16
+        + desc(0, 0, u8(2) + u8(0), len_small(16), 1, 1)    # rings area, NEXT
+        + desc(0, 1, gpa_page(0), len_small(16), 1, 0)      # ... back to 0
+        + avail_post(0, 0) + u8(9) + u8(0) + drain
+        + status(0) + init()
+        + desc(0, 0, gpa_page(0), len_small(16), 1, 200)
+        + avail_post(0, 0) + u8(9) + u8(0) + drain
+        + status(0) + init() + avail_idx(0, 40) + u8(9) + u8(0) + drain
+        + status(0) + init()
+        + req(go, 0, 0, T_OUT, 0, [seg(gpa_raw(0x7FFFF000), len_sectors(1))])
+        + req(go | F_STATUS, 0, 1, T_IN, 0, [seg(gpa_page(1), len_sectors(1))],
+              gpa_raw(0x10000000) + len_small(1))
+        + drain + status(0x80) + status(0) + init() + rw)
+    # Firmware's PCI_CFG window: num_queues read, then the status written.
+    seeds["cfg-window"] = (
+        u8(0x08) + pci(4, u8(5), u8(1))             # read NUMQ, 2 bytes
+        + pci(4 | 0x20, u8(6), u8(0), u8(1 << 2))           # write status = 1
+        + init() + rw
+        + pci(3 | 0x40, u8(1 * 4 + 3), u32(1))              # mask vector 1
+        + rw + pci(3 | 0x40, u8(1 * 4 + 3), u32(0)) + pci(2 | 0x10 | 8) + rw)
+    write("virtio", seeds)
+
+
+# ---------------------------------------------------------------- viommu
+def viommu_seeds():
+    G_STATUS = 0xC0000
+    SRTP, TE, QIE, SIRTP, IRE, CFI = 0, 1, 2, 3, 4, 5      # gcmd op: bits[]
+    FSTS, FECTL, FEDATA, FEADDR, ICS, IECTL, IEDATA, IEADDR = 1, 2, 3, 4, 6, 7, 8, 9   # regs32[]
+
+    def w32(idx, v):            # op 0: a register of regs32[], raw 32-bit value
+        return u8(0) + u8(idx) + u8(2) + u32(v)
+
+    def w64_at(off, v):         # op 1: any 8-aligned offset, raw value
+        return u8(1) + u8(0x80) + u16(off) + u8(3) + value64(v)
+
+    def gcmd(bit, on=True):
+        return u8(3) + u8(bit | (0 if on else 0x80))
+
+    def root(bus=0):
+        return u8(4) + u8(bus << 2)
+
+    def ctx(devfn, pool, did, aw48=True, bus=0, fpd=False):
+        return (u8(4) + u8(1 | bus << 2) + u8(devfn) + u8(pool | (0x10 if aw48 else 0) |
+                                                          (0x80 if fpd else 0)) + u8(did))
+
+    def sl_table(page, idx, child):
+        return u8(4) + u8(2 | page << 2) + u8(idx) + u8(0) + u8(child)
+
+    def sl_leaf(page, idx, data_page, perm=3):
+        return u8(4) + u8(2 | page << 2) + u8(idx) + u8(1 << 2 | perm) + u8(data_page << 2)
+
+    def sl_super(page, idx, twomeg, perm=3):
+        return u8(4) + u8(2 | page << 2) + u8(idx) + u8(2 << 2 | perm) + u8(2 | twomeg << 2)
+
+    def irte(idx, vector, dest, svt=1, sq=0, p=1, fpd=0, tm=0, sid=None):
+        a = p | fpd << 1 | tm << 4
+        b = svt | sq << 2 | (0x10 if sid is not None else 0)
+        return (u8(4) + u8(3) + u8(idx) + u8(a) + u8(b) + u8(vector) + u8(dest)
+                + (u16(sid) if sid is not None else b""))
+
+    def translation_on(inval=True):
+        return u8(6) + u8(2 if inval else 0)
+
+    def sid(i):                 # pick_sid: 0 00:03.0, 1 00:04.0, 2 01:00.0, 3 IOAPIC
+        return u8(i)
+
+    def iova_page(k, off=None):
+        return u8(k << 2) + (u8(1) + u16(off) if off is not None else u8(0))
+
+    def iova_big(twomeg, off=0):
+        return u8(1 | twomeg << 2) + u16(off >> 4)
+
+    def iova_raw(v):
+        return u8(3) + value64(v)
+
+    def xlate(s, iova, req):
+        return u8(7) + s + iova + u8(req)
+
+    def dma(s, iova, length, write):
+        return u8(8) + s + iova + u8(1 if write else 0) + u16(length - 1)
+
+    def qi_on(qs=0):
+        return u8(11) + u8(qs)
+
+    def qi_cc(g, did=0, s=sid(0), fm=0):
+        return u8(9) + u8(0 + 5 * ((g - 1) + 3 * fm)) + u8(did) + s
+
+    def qi_iotlb(g, did=0, iova=iova_page(0), am=0):
+        return u8(9) + u8(1 + 5 * (g - 1)) + u8(did) + iova + u8(am)
+
+    def qi_iec(index=0, selective=False):
+        m = 2 + (5 if selective else 0)                     # m & 8 for 7 = 0b111: no
+        return u8(9) + u8(m) + u16(index)
+
+    def qi_wait(data, sw=True, intr=False, slot=0):
+        return u8(9) + u8(3) + u8((1 if sw else 0) | (2 if intr else 0)) + u32(data) + u8(slot * 4)
+
+    def qi_wait_at(data, addr):
+        return u8(9) + u8(3) + u8(1 | 8) + u32(data) + value64(addr)
+
+    def qi_raw(lo, hi):
+        return u8(9) + u8(4) + value64(lo) + value64(hi)
+
+    commit = u8(10) + u8(0)
+
+    def ir_on(s_bits=7, cfi=False):
+        return u8(12) + u8(s_bits | (0x10 if cfi else 0))
+
+    def remap(s, handle, data=0, shv=False):
+        return u8(13) + s + u8(0 | (4 if shv else 0)) + u16(handle) + u16(data)
+
+    def remap_compat(s, dest, data):
+        return u8(13) + s + u8(1) + u8(dest) + u16(data)
+
+    def handler(step, high=False):  # op 15: fault handler step m % 6; high: m & 0x80
+        return u8(15) + u8(0x84 + step if high else step)
+
+    def reg_inv(iotlb, gran, did, arg=b"", halves=False):
+        m = 1 | (2 if iotlb else 0) | (gran - 1) << 2 | (0x40 if halves else 0)
+        return u8(14) + u8(m) + arg + u8(did)      # IOTLB: IOVA, AM, DID
+
+    reset = u8(15) + u8(0xFF)
+    events = (w32(FEDATA, 0x41) + w32(FEADDR, 0xFEE00000) + w32(IEDATA, 0x42)
+              + w32(IEADDR, 0xFEE00000))
+    # Root -> context (00:03.0, DID 5) -> 4-level tables: 4K pages at IOVA
+    # 0-0x3fff, 2M pages at 1 GiB (the second beyond RAM), a 1G page at 2 GiB.
+    tables = (root() + ctx(0x18, 0, 5) + ctx(0x20, 5, 6, fpd=True)
+              + sl_table(0, 0, 1) + sl_table(1, 0, 2) + sl_table(2, 0, 3)
+              + sl_leaf(3, 0, 0) + sl_leaf(3, 1, 1, 1) + sl_leaf(3, 2, 2, 2) + sl_leaf(3, 3, 3)
+              + sl_table(1, 1, 4) + sl_super(4, 0, 0) + sl_super(4, 1, 1)
+              + sl_super(1, 2, 0) + u8(4) + u8(2 | 1 << 2) + u8(2) + u8(2 << 2 | 3) + u8(2))
+    seeds = {}
+    seeds["translate-dma"] = (
+        u8(0x00) + events + tables + translation_on()
+        + xlate(sid(0), iova_page(0, 0x123), 3) + xlate(sid(0), iova_page(1), 2)
+        + xlate(sid(0), iova_page(2), 1) + xlate(sid(0), iova_big(0, 0x1230), 3)
+        + xlate(sid(0), iova_big(1), 1) + xlate(sid(0), iova_raw(0x80000000), 1)
+        + xlate(sid(0), iova_page(9), 1) + xlate(sid(1), iova_page(0), 1)
+        + xlate(sid(2), iova_page(0), 2) + xlate(sid(0), iova_page(0), 8 | 1)
+        + dma(sid(0), iova_page(0, 0x800), 12 * 1024, True)
+        + dma(sid(0), iova_page(0), 8192, False) + dma(sid(0), iova_big(0, 0x1F0000), 0x20000, True)
+        + handler(0) + handler(3) + handler(1) + handler(2)
+        + xlate(sid(0), iova_page(40), 2) + handler(3, True) + xlate(sid(0), iova_page(41), 2)
+        + handler(1) + handler(3)
+        + gcmd(TE, False) + xlate(sid(0), iova_page(5), 3) + reset)
+    seeds["qi"] = (
+        u8(0x00) + events + tables + translation_on() + qi_on(0)
+        + xlate(sid(0), iova_page(0), 3)
+        + qi_cc(1) + qi_cc(2, 5) + qi_cc(3, 5, sid(0), 3) + qi_iotlb(1) + qi_iotlb(2, 5)
+        + qi_iotlb(3, 5, iova_page(0), 2) + qi_iotlb(3, 5, iova_page(1), 1) + qi_iec(3)
+        + qi_wait(0x1234) + commit
+        + qi_wait(0x5678, intr=True, slot=1) + commit + handler(5) + handler(4)
+        + qi_wait(1, intr=True, slot=2) + commit
+        + qi_wait_at(7, 0x10000000) + qi_raw(0x3, 0) + commit           # device-TLB: IQE
+        + handler(2) + qi_raw(0x5 | 1 << 7, 0) + commit + handler(3) + handler(2)
+        + u8(1) + u8(5) + u8(3) + value64(0x1000)                       # IQT out of range
+        + handler(2) + reset + translation_on() + qi_on(7)
+        + b"".join(qi_iotlb(1) for _ in range(6)) + qi_wait(9, slot=3) + commit
+        + reg_inv(True, 2, 5, iova_page(0) + u8(0))                     # ignored: QI is on
+        + gcmd(QIE, False)
+        + reg_inv(True, 3, 5, iova_page(0) + u8(0), halves=True)
+        + reg_inv(True, 3, 5, iova_page(1) + u8(3)) + reg_inv(True, 1, 0, iova_page(0) + u8(0))
+        + u8(14) + u8(1 | 2 << 2) + u8(5) + sid(0)                      # CCMD device
+        + u8(14) + u8(1) + u8(0) + sid(0))                               # CCMD global
+    seeds["irq"] = (
+        u8(0x00) + events
+        + irte(0, 0x30, 1) + irte(1, 0x31, 2, svt=1, sq=3) + irte(2, 0x32, 3, svt=2, sid=0x0001)
+        + irte(3, 0x33, 0, p=0, fpd=1) + irte(4, 0x34, 0, svt=3) + irte(5, 0x35, 1, tm=1,
+                                                                      svt=0)
+        + remap(sid(0), 0) + ir_on(3)
+        + remap(sid(0), 0) + remap(sid(4), 1) + remap(sid(2), 2) + remap(sid(1), 0)
+        + remap(sid(0), 3) + remap(sid(0), 4) + remap(sid(0), 1, 2, shv=True)
+        + remap(sid(0), 200) + remap(sid(3), 5, 0x8035) + remap_compat(sid(0), 1, 0x30)
+        + gcmd(CFI) + remap_compat(sid(0), 1, 0x30)
+        + u8(13) + sid(0) + u8(3) + value64(0x12345678) + u16(0)
+        + u8(13) + sid(0) + u8(0x80) + u16(0) + u32(0x10000)
+        + handler(3) + handler(0) + handler(1)
+        + qi_on(0) + qi_iec(0) + qi_iec(5, True) + qi_wait(3, intr=True) + commit
+        + gcmd(IRE, False) + remap(sid(0), 9))
+    seeds["registers"] = (
+        u8(0x04)
+        + b"".join(u8(2) + u8(ln) + u16(off) for off in range(0, 0x100, 4) for ln in (2, 3))
+        + b"".join(u8(2) + u8(ln) + u16(FRCDo) for FRCDo in (0x220, 0x228, 0x29C) for ln in (2, 3))
+        + u8(2) + u8(0x80 | 1) + u16(0x18) + u8(0)                      # 2-byte GCMD write
+        + u8(2) + u8(0x80 | 3) + u16(0x1C) + value64(0)                 # misaligned 8
+        + w64_at(0x20, 0xC00 | 0x10000) + gcmd(SRTP) + gcmd(TE)        # TTM = 11b
+        + xlate(sid(0), iova_page(0), 1)
+        + u8(0) + u8(0) + u8(2) + u32(0xFFFFFFFF)                      # GCMD all ones
+        + w64_at(0x90, 0x40000 | 1 << 11) + qi_on(0x80) + value64(0x40000 | 1 << 11)
+        + commit + w64_at(0x88, 0x10) + handler(2)
+        + w64_at(0x30, 0xFFFFFFFF00000000) + w64_at(0x38, 0) + w64_at(0xA0, 0)
+        + reset + gcmd(TE) + gcmd(IRE) + gcmd(QIE, False))
+    def run(k, desc):           # op 9 with k in the opcode's upper bits: k * 17 copies
+        return u8(9 | k << 4) + desc[1:]
+
+    # A 256-entry queue filled to its wrap twice, completion events masked
+    # and released.
+    seeds["qi-wrap"] = (
+        u8(0x00) + events + qi_on(0) + run(15, qi_iotlb(1)) + commit
+        + qi_wait(0xAA, intr=True) + commit + run(1, qi_cc(1)) + qi_wait(0xBB, slot=1) + commit
+        + handler(5) + handler(4) + run(14, qi_iec(0)) + qi_wait(0xCC, intr=True, slot=2)
+        + commit + handler(5, True) + handler(4) + qi_wait(0xDD, intr=True) + commit + handler(5))
+    seeds["shadow-39"] = (
+        u8(0x03) + events + root() + ctx(0x18, 0, 7, aw48=False) + ctx(0x19, 0, 7, aw48=True)
+        + sl_table(0, 0, 2) + sl_table(2, 0, 3) + sl_leaf(3, 0, 0) + sl_super(2, 1, 0)
+        + translation_on() + xlate(sid(0), iova_page(0), 3) + xlate(sid(4), iova_page(0), 3)
+        + xlate(sid(0), iova_raw(1 << 39), 1) + xlate(sid(0), iova_raw(0x201000), 1)
+        + qi_on(1) + qi_iotlb(3, 7, iova_page(0), 0) + qi_wait(5) + commit
+        + dma(sid(0), iova_page(0), 4096, True) + xlate(sid(0), iova_page(1), 1))
+    write("viommu", seeds)
+
 
 GENERATORS = {"boot": boot_seeds, "iopt": iopt_seeds, "vtd_tables": vtd_seeds, "nvme": nvme_seeds,
-              "pci_config": pci_seeds}
+              "pci_config": pci_seeds, "virtio": virtio_seeds,
+              "viommu": viommu_seeds}
 
 if __name__ == "__main__":
     for n in sys.argv[1:] or GENERATORS:
