@@ -11,7 +11,29 @@
  * last, "PROG done: N workloads".
  * Command line: secs=S (decimals allowed: secs=0.2) or ms=M (per workload,
  * default 1 s) or ios=N (per workload), irq=1 (the program completes by
- * MSI-X), seed=N (random LBAs), only=NAME (one workload name). */
+ * MSI-X), seed=N (random LBAs), only=NAME (one workload name), and for
+ * scripts/bench.sh:
+ *   marks=1   "PROG mark: begin NAME qd=N" right before a workload's first
+ *             submission and a line "~" right after its last completion,
+ *             so a host watching the console can sample the VMM's CPU time
+ *             and exit counters over that window. The end marker is short
+ *             because its own printing (an exit per byte) falls inside the
+ *             window; the result line comes 2 ms later, so a host that
+ *             reads the marker a little late does not count its exits.
+ *   viommu=1  behind the first DMAR unit (rt/vtd.h): every mass-storage
+ *             function on bus 0 is put in one domain that maps the
+ *             driver's own memory (queues, rings, PRP lists) at IOVA = GPA
+ *             but not the data buffers; each I/O maps its buffer at an IOVA
+ *             of its own before submission (read-only for writes,
+ *             write-only for reads) and unmaps it strictly (clear,
+ *             page-selective invalidation, wait) when it completes, before
+ *             its latency is taken - as Linux's strict DMA API mode does.
+ *             viommu_inv=qi (default, queued invalidation when the unit has
+ *             it) or reg (register-based). Without a DMAR the program prints
+ *             "PROG: viommu unavailable: ..." and fails.
+ * With viommu=1, "PROG info: viommu: ..." lines say how the unit was set up
+ * (before the first workload) and, after the last, how many maps, unmaps
+ * and invalidations (by interface) were issued. */
 #ifndef GUEST_RT_BLKBENCH_H
 #define GUEST_RT_BLKBENCH_H
 
@@ -54,10 +76,14 @@ struct blkbench_opts {
 	uint64_t ms;                    /* per workload (default 1000) */
 	uint64_t ios;                   /* per workload instead, 0: by time */
 	bool irq;
+	bool marks;                     /* marks=1: window markers for the host */
+	bool viommu;                    /* viommu=1: strict map/unmap per I/O */
+	bool viommu_reg;                /* viommu_inv=reg: register-based invalidation */
 	char only[16];                  /* "" or one workload name */
 };
 
-/* Reads secs=/ms=/ios=/seed=/irq=/only= from the command line; prints
+/* Reads secs=/ms=/ios=/seed=/irq=/only=/marks=/viommu=/viommu_inv= from
+ * the command line; prints
  * "PROG: FAIL: ..." and returns -1 when malformed. */
 int blkbench_parse(const char *prog, struct blkbench_opts *o);
 /* BLKBENCH_MAX_QD buffers of BLKBENCH_MAX_BYTES and the latency sample
@@ -66,7 +92,9 @@ int blkbench_alloc(void);
 /* "200 ms" or "1000 I/Os": the per-workload limit, for the info line. */
 void blkbench_limit(const struct blkbench_opts *o, char *buf, size_t len);
 /* Runs every workload (or only=NAME), one line each, then "PROG done:".
- * 0, or 1 after a failure (reported). */
+ * With viommu=1 it first puts the device behind the guest IOMMU (the
+ * device is idle then; its queues stay reachable at IOVA = GPA). 0, or 1
+ * after a failure (reported). */
 int blkbench_run_all(const struct blkbench_dev *b, const struct blkbench_opts *o);
 
 #endif
