@@ -19,6 +19,12 @@
  * only), NVMe and virtio-blk MSI-X remapped; teardown. Where QEMU's
  * model departs from the spec the check accepts QEMU's behaviour on QEMU
  * only (no Warden stats port) and prints a "qemu-deviation" line.
+ * Last, the unit's own interrupts: the fault event (one message; none
+ * for a fault while PPF stays set; held while masked and delivered on
+ * unmask; dropped when the record is cleared first) and the
+ * invalidation-completion event (wait descriptor with IF = 1, ICS.IWC,
+ * the same rules), compatibility-format messages that interrupt
+ * remapping leaves alone.
  *
  * Command line: cm=0|1, pt=0|1 and aw=39|48 (the configuration the unit
  * must report), nvme=0, virtio=0, ir=0 (skip those parts). Setup in ring
@@ -37,6 +43,8 @@
 #define VEC_ALT     0x64                /* reached only through an IRTE */
 #define VEC_NVME    0x70                /* admin; +1 the I/O queue */
 #define VEC_VBLK    0x74                /* virtio-blk configuration; +1 the queue */
+#define VEC_FAULT   0x66                /* the unit's fault event */
+#define VEC_IWC     0x67                /* its invalidation-completion event */
 #define DID_EDU     1
 #define DID_NVME    2
 #define DID_VBLK    3
@@ -46,6 +54,7 @@
 #define IOVA_RO     0x1200000ul
 #define IOVA_WO     0x1201000ul
 #define IOVA_RSVD   0x1202000ul
+#define IOVA_NONE   0x1104000ul        /* never mapped: faults for the event checks */
 #define IOVA_2M     0x4000000ul
 #define IOVA_1G     0x40000000ul       /* Warden's edu only (64-bit DMA) */
 #define NVME_OFFSET 0x40000000ul       /* NVMe: IOVA = GPA + 1 GiB, one 1G page */
@@ -67,6 +76,11 @@
 #define IRTE_VBLK   12                  /* configuration; +1: the queue */
 #define XFER        2048u               /* < QEMU edu's usable 4095 bytes */
 #define QUIET_US    50000ul            /* "no interrupt" means none in this long */
+/* The unit's events: both VMMs send them before the DMA or descriptor that
+ * caused them completes, so "no event" needs only a short look; the exact
+ * totals at the end catch a late one. */
+#define EVENT_WAIT_US  1000000ul
+#define EVENT_QUIET_US 3000ul
 
 static struct vtd_dmar dmar;
 static struct vtd_unit unit;
@@ -79,7 +93,7 @@ static int vblk_bdf = -1;
 static uint64_t src[2], dst[2], ro_pg, wo_pg, rsvd_pg, ndata, vdata[4];
 static unsigned failures, checks, deviations;
 static uint32_t seed = 0x9e3779b9;
-static volatile unsigned alt_irqs;
+static volatile unsigned alt_irqs, fault_events, iwc_events;
 
 #define CHECK(cond, ...) do {                                   \
 	checks++;                                               \
@@ -1014,6 +1028,230 @@ static long phase_ir_msi(void *arg)
 	return 0;
 }
 
+/* ---- the unit's own interrupts: fault event, invalidation completion ---- */
+
+static void fault_event_handler(unsigned vector)
+{
+	(void)vector;
+	fault_events++;
+}
+
+static void iwc_event_handler(unsigned vector)
+{
+	(void)vector;
+	iwc_events++;
+}
+
+/* Events counted since base, after waiting up to us for the first. */
+static unsigned events_since(volatile unsigned *count, unsigned base, uint64_t us)
+{
+	uint64_t dl = now_ns() + us * 1000;
+
+	while (*count == base && now_ns() < dl)
+		cpu_relax();
+	return *count - base;
+}
+
+/* A DMA write to an unmapped IOVA; true once FSTS.PPF shows its record. */
+static bool provoke_fault(uint64_t iova)
+{
+	uint64_t dl = now_ns() + EVENT_WAIT_US * 1000;
+
+	dma_out(0, iova, 64);
+	while (!(vtd_fsts(&unit) & VTD_FSTS_PPF) && now_ns() < dl)
+		cpu_relax();
+	return vtd_fsts(&unit) & VTD_FSTS_PPF;
+}
+
+static void check_fault_event(uint8_t apic, const char *where)
+{
+	struct vtd_fault f[8];
+	uint32_t ctl, ctl2, fsts;
+	unsigned ev, total = fault_events, expected = 2;
+	bool rec;
+	int n;
+
+	/* The earlier phases' faults came with the event masked (IP set) and
+	 * were serviced by clearing their records: nothing is pending, so
+	 * IP must be clear again, or unmasking would deliver a stale event. */
+	vtd_fault_take(&unit, NULL, 0, NULL);        /* PPF 0: the next fault is a new condition */
+	uint32_t entry_ctl = ctl = vtd_event_ctl(&unit, VTD_EVENT_FAULT);
+	fsts = vtd_fsts(&unit);
+	bool stale_ip = (ctl & VTD_EVCTL_IP) && !(fsts & (VTD_FSTS_PPF | VTD_FSTS_PFO | VTD_FSTS_IQE));
+	if (stale_ip && !on_warden)
+		vtd_fsts_write(&unit, 0);            /* QEMU re-evaluates IP on an FSTS write (see below) */
+	else
+		CHECK(!stale_ip, "FECTL 0x%08x with FSTS 0x%x: IP set with every fault serviced", ctl, fsts);
+	vtd_event_msg(&unit, VTD_EVENT_FAULT, apic, VEC_FAULT);
+	vtd_event_mask(&unit, VTD_EVENT_FAULT, false);
+	ctl = vtd_event_ctl(&unit, VTD_EVENT_FAULT);
+	CHECK(!(ctl & (VTD_EVCTL_IM | VTD_EVCTL_IP)) && fault_events == total, "FECTL 0x%08x after clearing IM, %u "
+	      "events", ctl, fault_events - total);
+
+	/* PPF 0 -> 1 with nothing else pending: one event. */
+	rec = provoke_fault(IOVA_NONE);
+	ev = events_since(&fault_events, total, EVENT_WAIT_US);
+	ctl = vtd_event_ctl(&unit, VTD_EVENT_FAULT);
+	CHECK(rec && ev == 1 && !(ctl & VTD_EVCTL_IP), "fault with FECTL.IM = 0: record %s, %u events, FECTL 0x%08x",
+	      rec ? "made" : "missing", ev, ctl);
+	bool first_ok = rec && ev == 1;
+
+	/* A second fault while PPF is still set is no new interrupt
+	 * condition (spec, FECTL.IP: "If the PPF field was already set at
+	 * the time of recording a fault, it is not treated as a new
+	 * interrupt condition"). */
+	ev = fault_events;
+	dma_in(IOVA_NONE + PAGE, 0, 64);
+	ev = events_since(&fault_events, ev, EVENT_QUIET_US);
+	n = vtd_fault_take(&unit, f, 8, &fsts);
+	CHECK(ev == 0, "second fault while PPF is set: %u event%s (spec: not a new interrupt condition)", ev,
+	      ev == 1 ? "" : "s");
+	CHECK(n >= 1 && f[0].reason == VTD_FR_WRITE && f[0].addr == IOVA_NONE,
+	      "first record: %d records, fault 0x%02x at 0x%lx", n, n ? f[0].reason : 0, n ? f[0].addr : 0);
+	bool second = false;
+	for (int i = 1; i < n && i < 8; i++)
+		second |= f[i].reason == VTD_FR_READ && f[i].addr == IOVA_NONE + PAGE;
+	if (first_ok && ev == 0)
+		OK("fault event: one message to vector 0x%x (%s); a second fault while PPF is set: no event (%s)",
+		   VEC_FAULT, where, second ? "recorded in a second FRCD" :
+		   "collapsed into the pending record of its source-id, as the spec allows");
+	CHECK(!(vtd_fsts(&unit) & VTD_FSTS_PPF), "FSTS 0x%x: PPF set after every record was cleared", vtd_fsts(&unit));
+
+	/* Masked: held (IP), delivered when IM is cleared. */
+	vtd_event_mask(&unit, VTD_EVENT_FAULT, true);
+	ev = fault_events;
+	rec = provoke_fault(IOVA_NONE);
+	ctl = vtd_event_ctl(&unit, VTD_EVENT_FAULT);
+	unsigned held = events_since(&fault_events, ev, EVENT_QUIET_US);
+	vtd_event_mask(&unit, VTD_EVENT_FAULT, false);
+	unsigned late = events_since(&fault_events, ev + held, EVENT_WAIT_US);
+	ctl2 = vtd_event_ctl(&unit, VTD_EVENT_FAULT);
+	CHECK(rec && held == 0 && (ctl & VTD_EVCTL_IP) && late == 1 && !(ctl2 & VTD_EVCTL_IP),
+	      "masked fault event: %u delivered while masked, FECTL 0x%08x; after clearing IM %u delivered, FECTL "
+	      "0x%08x (spec: held with IP = 1, one message on unmask, IP clear)", held, ctl, late, ctl2);
+	bool held_ok = rec && held == 0 && late == 1;
+	vtd_fault_take(&unit, NULL, 0, NULL);
+
+	/* Masked, then serviced: clearing the record (F, so PPF 0) is
+	 * software servicing every status field, which clears IP; nothing
+	 * is left to deliver on unmask. QEMU keeps IP until FSTS is written:
+	 * if it already showed that on entry (the earlier phases' faults),
+	 * that is the deviation, and a 100 ms edu DMA is saved there. */
+	if (stale_ip && !on_warden) {
+		DEVIATION("fault event: clearing the fault records (PPF 0) left FECTL.IP set (0x%08x on entry, from "
+			  "the earlier phases' faults taken with IM = 1), so clearing IM would deliver a serviced event "
+			  "(spec: IP is cleared when software services every pending status field; QEMU clears it only "
+			  "on a write to FSTS)", entry_ctl);
+	} else {
+		vtd_event_mask(&unit, VTD_EVENT_FAULT, true);
+		rec = provoke_fault(IOVA_NONE);
+		ctl = vtd_event_ctl(&unit, VTD_EVENT_FAULT);
+		n = vtd_fault_take(&unit, NULL, 0, &fsts);   /* F only: FSTS is written only for PFO */
+		ctl2 = vtd_event_ctl(&unit, VTD_EVENT_FAULT);
+		ev = fault_events;
+		vtd_event_mask(&unit, VTD_EVENT_FAULT, false);
+		ev = events_since(&fault_events, ev, EVENT_QUIET_US);
+		bool ok = rec && n >= 1 && (ctl & VTD_EVCTL_IP) && !(ctl2 & VTD_EVCTL_IP) && ev == 0;
+		if (!ok && !on_warden && rec && (ctl & VTD_EVCTL_IP) && (ctl2 & VTD_EVCTL_IP) && ev == 1) {
+			DEVIATION("masked fault event: clearing the fault record (PPF 0) left FECTL.IP set (0x%08x), and "
+				  "clearing IM then delivered the serviced event (spec: IP is cleared when software "
+				  "services every pending status field; QEMU clears it only on a write to FSTS)", ctl2);
+			expected++;
+		} else {
+			CHECK(ok, "masked fault event, record cleared before unmask: FECTL 0x%08x -> 0x%08x, %u delivered "
+			      "on unmask (spec: IP cleared by servicing, nothing delivered)", ctl, ctl2, ev);
+			if (ok && held_ok)
+				OK("masked fault event: held (IP), delivered once on unmask; record cleared first: IP "
+				   "cleared, nothing delivered");
+		}
+	}
+	vtd_event_mask(&unit, VTD_EVENT_FAULT, true);
+	vtd_fault_take(&unit, NULL, 0, NULL);
+	events_since(&fault_events, total + expected, EVENT_QUIET_US);
+	CHECK(fault_events - total == expected, "fault events: %u in all, expected %u", fault_events - total,
+	      expected);
+}
+
+static void check_completion_event(uint8_t apic)
+{
+	uint32_t ics, ctl, ctl2;
+	unsigned ev, total = iwc_events;
+	int r;
+
+	vtd_ics_clear(&unit);
+	vtd_event_msg(&unit, VTD_EVENT_INV, apic, VEC_IWC);
+	vtd_event_mask(&unit, VTD_EVENT_INV, false);
+
+	/* IWC 0 -> 1: one event. */
+	r = vtd_inv_wait_irq(&unit);
+	ev = events_since(&iwc_events, total, EVENT_WAIT_US);
+	ics = vtd_ics(&unit);
+	ctl = vtd_event_ctl(&unit, VTD_EVENT_INV);
+	CHECK(r == 0 && (ics & VTD_ICS_IWC) && ev == 1 && !(ctl & VTD_EVCTL_IP),
+	      "wait descriptor with IF = 1: %s (%s), ICS 0x%x, %u events, IECTL 0x%08x", vtd_err_name(r),
+	      r ? unit.err : "-", ics, ev, ctl);
+	bool first_ok = r == 0 && ev == 1;
+
+	/* IWC still set: no new condition. */
+	ev = iwc_events;
+	r = vtd_inv_wait_irq(&unit);
+	ev = events_since(&iwc_events, ev, EVENT_QUIET_US);
+	CHECK(r == 0 && ev == 0, "second IF wait with ICS.IWC still set: %s, %u events (spec: not a new condition)",
+	      vtd_err_name(r), ev);
+	first_ok = first_ok && r == 0 && ev == 0;
+
+	/* Masked: held, delivered on unmask. */
+	vtd_event_mask(&unit, VTD_EVENT_INV, true);
+	vtd_ics_clear(&unit);
+	ev = iwc_events;
+	r = vtd_inv_wait_irq(&unit);
+	unsigned held = events_since(&iwc_events, ev, EVENT_QUIET_US);
+	ics = vtd_ics(&unit);
+	ctl = vtd_event_ctl(&unit, VTD_EVENT_INV);
+	vtd_event_mask(&unit, VTD_EVENT_INV, false);
+	unsigned late = events_since(&iwc_events, ev + held, EVENT_WAIT_US);
+	ctl2 = vtd_event_ctl(&unit, VTD_EVENT_INV);
+	CHECK(r == 0 && (ics & VTD_ICS_IWC) && held == 0 && (ctl & VTD_EVCTL_IP) && late == 1 &&
+	      !(ctl2 & VTD_EVCTL_IP), "masked completion event: %u delivered while masked, ICS 0x%x, IECTL 0x%08x; "
+	      "after clearing IM %u, IECTL 0x%08x", held, ics, ctl, late, ctl2);
+
+	/* Masked, then serviced (IWC cleared): IP cleared, nothing on unmask. */
+	vtd_event_mask(&unit, VTD_EVENT_INV, true);
+	vtd_ics_clear(&unit);
+	r = vtd_inv_wait_irq(&unit);
+	ctl = vtd_event_ctl(&unit, VTD_EVENT_INV);
+	vtd_ics_clear(&unit);
+	ctl2 = vtd_event_ctl(&unit, VTD_EVENT_INV);
+	ev = iwc_events;
+	vtd_event_mask(&unit, VTD_EVENT_INV, false);
+	ev = events_since(&iwc_events, ev, EVENT_QUIET_US);
+	CHECK(r == 0 && (ctl & VTD_EVCTL_IP) && !(ctl2 & VTD_EVCTL_IP) && ev == 0,
+	      "masked completion event, IWC cleared before unmask: IECTL 0x%08x -> 0x%08x, %u delivered", ctl, ctl2, ev);
+	if (first_ok && late == 1 && ev == 0)
+		OK("invalidation completion event: IF = 1 wait -> ICS.IWC, one message to vector 0x%x, none while "
+		   "IWC stays set; masked: held, delivered on unmask; IWC cleared first: nothing", VEC_IWC);
+	vtd_event_mask(&unit, VTD_EVENT_INV, true);
+	vtd_ics_clear(&unit);
+	events_since(&iwc_events, total + 2, EVENT_QUIET_US);
+	CHECK(iwc_events == total + 2, "completion events: %u in all, expected 2", iwc_events - total);
+}
+
+static long phase_events(void *arg)
+{
+	uint8_t apic = (uint8_t)lapic_id();
+	char where[64];
+
+	(void)arg;
+	snprintf(where, sizeof(where), "compatibility format, IRE %u, CFIS %u", vtd_gsts(&unit) >> 25 & 1,
+		 vtd_gsts(&unit) >> 23 & 1);
+	uint64_t t0 = now_ns();
+	check_fault_event(apic, where);
+	check_completion_event(apic);
+	NOTE("the unit's events: %u fault and %u completion messages in %lu ms", fault_events, iwc_events,
+	     (now_ns() - t0) / 1000000);
+	return 0;
+}
+
 static long phase_teardown(void *arg)
 {
 	int r;
@@ -1059,6 +1297,11 @@ int main(void)
 	vblk_bdf = virtio_pci_find(VIRTIO_ID_BLOCK, VBLK_PCI_DEVICE_TRANSITIONAL);
 	bool have_vblk = vblk_bdf >= 0 && !(rt_cmdline_u64("virtio", &v) && v == 0);
 	irq_register(VEC_ALT, alt_handler);
+	/* The unit's own events come here (phase_events). */
+	irq_register(VEC_FAULT, fault_event_handler);
+	irq_register(VEC_IWC, iwc_event_handler);
+	lapic_enable();
+	irq_enable();
 	if (have_nvme)
 		nvme_irq_init(VEC_NVME);
 	if (have_vblk)
@@ -1086,6 +1329,8 @@ int main(void)
 		if (!fatal && r == 0)
 			run_in_ring3(phase_ir_msi, NULL);
 	}
+	if (!fatal && unit_open)
+		run_in_ring3(phase_events, NULL);
 	if (unit_open)
 		run_in_ring3(phase_teardown, NULL);
 	edu_irq_setup(&dev, EDU_IRQ_NONE, VEC_MSG);

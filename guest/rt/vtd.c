@@ -12,9 +12,15 @@
 #define VTD_CCMD     0x28
 #define VTD_FSTS     0x34
 #define VTD_FECTL    0x38
+#define VTD_FEDATA   0x3c
+#define VTD_FEADDR   0x40
 #define VTD_IQH      0x80
 #define VTD_IQT      0x88
 #define VTD_IQA      0x90
+#define VTD_ICS      0x9c
+#define VTD_IECTL    0xa0
+#define VTD_IEDATA   0xa4
+#define VTD_IEADDR   0xa8
 #define VTD_IRTA     0xb8
 
 /* GCMD and GSTS share bit positions. */
@@ -35,7 +41,7 @@
 #define IOTLB_DR     (1ull << 49)
 #define IOTLB_DW     (1ull << 48)
 #define IOTLB_IAIG(v) (((v) >> 57) & 3)
-#define FECTL_IM     (1u << 31)
+#define FECTL_IM     VTD_EVCTL_IM
 #define FRCD_F       (1ull << 63)
 #define FRCD_T       (1ull << 62)
 
@@ -46,6 +52,7 @@
 #define QI_WAIT      0x5
 #define QI_IOTLB_DW  (1ull << 6)
 #define QI_IOTLB_DR  (1ull << 7)
+#define QI_WAIT_IF   (1ull << 4)
 #define QI_WAIT_SW   (1ull << 5)
 #define QI_WAIT_FN   (1ull << 6)
 #define IQ_ENTRIES   256                /* IQA.QS = 0: one 4 KiB page */
@@ -134,6 +141,7 @@ static int wait32(struct vtd_unit *u, uint32_t off, uint32_t mask, uint32_t want
 
 uint32_t vtd_gsts(struct vtd_unit *u) { return rd32(u, VTD_GSTS); }
 uint32_t vtd_fsts(struct vtd_unit *u) { return rd32(u, VTD_FSTS); }
+void vtd_fsts_write(struct vtd_unit *u, uint32_t rw1c) { wr32(u, VTD_FSTS, rw1c); }
 
 /* Turns a persistent GCMD bit on or off and waits for GSTS to agree. */
 static int gcmd_persistent(struct vtd_unit *u, uint32_t bit, bool on, const char *what)
@@ -288,9 +296,11 @@ int vtd_open(struct vtd_unit *u, const struct vtd_dmar *d)
 	if (!u->fro || !u->iro)
 		return fail(u, VTD_E_NODEV, "CAP.FRO 0x%x / ECAP.IRO 0x%x", u->fro, u->iro);
 
-	/* Polling is the interface; an unmasked fault event would be an
-	 * MSI to whatever FEADDR holds. */
+	/* Polling is the interface; an unmasked event would be an MSI to
+	 * whatever FEADDR / IEADDR holds. */
 	wr32(u, VTD_FECTL, FECTL_IM);
+	wr32(u, VTD_IECTL, VTD_EVCTL_IM);
+	wr32(u, VTD_ICS, VTD_ICS_IWC);
 	uint32_t gsts = vtd_gsts(u);
 	if ((gsts & GCMD_IRE) && (r = gcmd_persistent(u, GCMD_IRE, false, "IRE off")))
 		return r;
@@ -512,6 +522,46 @@ int vtd_inv_wait(struct vtd_unit *u)
 {
 	return qi_run(u, NULL, 0);
 }
+
+int vtd_inv_wait_irq(struct vtd_unit *u)
+{
+	const uint64_t d[1][2] = { { QI_WAIT | QI_WAIT_IF | QI_WAIT_FN, 0 } };
+
+	if (!u->qi)
+		return fail(u, VTD_E_STATE, "a wait descriptor needs queued invalidation");
+	u->stats.qi_wait_irq++;
+	return qi_run(u, d, 1);
+}
+
+/* ---- the unit's own interrupts ---- */
+
+static uint32_t event_reg(enum vtd_event ev, uint32_t fault_reg, uint32_t inv_reg)
+{
+	return ev == VTD_EVENT_FAULT ? fault_reg : inv_reg;
+}
+
+void vtd_event_msg(struct vtd_unit *u, enum vtd_event ev, uint8_t apic_id, uint8_t vector)
+{
+	wr32(u, event_reg(ev, VTD_FEDATA, VTD_IEDATA), vector);
+	wr32(u, event_reg(ev, VTD_FEADDR, VTD_IEADDR), 0xfee00000u | (uint32_t)apic_id << 12);
+}
+
+void vtd_event_mask(struct vtd_unit *u, enum vtd_event ev, bool masked)
+{
+	uint32_t off = event_reg(ev, VTD_FECTL, VTD_IECTL);
+	/* Bits 29:0 are reserved and preserved; IP is read-only. */
+	uint32_t v = rd32(u, off) & ~(VTD_EVCTL_IM | VTD_EVCTL_IP);
+
+	wr32(u, off, v | (masked ? VTD_EVCTL_IM : 0));
+}
+
+uint32_t vtd_event_ctl(struct vtd_unit *u, enum vtd_event ev)
+{
+	return rd32(u, event_reg(ev, VTD_FECTL, VTD_IECTL));
+}
+
+uint32_t vtd_ics(struct vtd_unit *u) { return rd32(u, VTD_ICS); }
+void vtd_ics_clear(struct vtd_unit *u) { wr32(u, VTD_ICS, VTD_ICS_IWC); }
 
 /* ---- second-level page tables ---- */
 

@@ -58,6 +58,7 @@ bool vtd_dmar_covers(const struct vtd_dmar *d, uint16_t bdf);
 struct vtd_inv_stats {                  /* invalidations issued, by interface */
 	unsigned reg_context, reg_iotlb;        /* CCMD, IOTLB register */
 	unsigned qi_context, qi_iotlb, qi_iec, qi_wait;
+	unsigned qi_wait_irq;                   /* wait descriptors with IF (vtd_inv_wait_irq) */
 };
 
 struct vtd_unit {
@@ -90,7 +91,8 @@ struct vtd_unit {
 };
 
 /* Reads VER/CAP/ECAP at d->reg_base, checks they are sane, allocates the
- * root table, masks the fault event (polling is the interface here) and
+ * root table, masks the fault and invalidation-completion events (polling
+ * is the interface here; ICS.IWC is cleared) and
  * turns off whatever a previous owner left on (IR, TE, QI), clearing old
  * fault records. 0 or VTD_E_*. */
 int vtd_open(struct vtd_unit *u, const struct vtd_dmar *d);
@@ -210,10 +212,42 @@ struct vtd_fault {
 #define VTD_FSTS_PPF   0x02
 #define VTD_FSTS_IQE   0x10
 uint32_t vtd_fsts(struct vtd_unit *u);
+/* Writes FSTS: the given RW1C bits (PFO, IQE, ...) are cleared; a write of
+ * 0 clears nothing but still makes QEMU 7.2 re-evaluate FECTL.IP, which it
+ * otherwise keeps after the records are cleared. */
+void vtd_fsts_write(struct vtd_unit *u, uint32_t rw1c);
 /* Reads every recorded fault (F set) into out (up to max; the others are
  * read and dropped), clears them and FSTS.PFO. Returns how many were
  * recorded; *fsts (optional) gets FSTS as it was before clearing. */
 int vtd_fault_take(struct vtd_unit *u, struct vtd_fault *out, unsigned max, uint32_t *fsts);
+
+/* ---- the unit's own interrupts (spec 7.4 fault event, 6.5.2 invalidation
+ * completion event) ----
+ * Each event has a control register (IM mask, IP pending), a data and an
+ * address register. They are the remapping hardware's own messages, never
+ * remapped: compatibility format, xAPIC destination (EIM = 0). vtd_open
+ * masks both; polling stays the driver's interface unless a caller
+ * unmasks one. A new event needs a new condition: PPF (or PFO/IQE/ICE/ITE)
+ * going from clear to set with nothing else pending, resp. ICS.IWC going
+ * 0 -> 1. A masked one is held (IP = 1) until IM is cleared, or dropped
+ * when software services the condition first. */
+enum vtd_event { VTD_EVENT_FAULT, VTD_EVENT_INV };
+#define VTD_EVCTL_IM   (1u << 31)
+#define VTD_EVCTL_IP   (1u << 30)
+#define VTD_ICS_IWC    0x1u
+/* Data = vector (fixed, edge), address 0xFEE00000 | apic_id << 12
+ * (physical); the mask is left as it is. */
+void vtd_event_msg(struct vtd_unit *u, enum vtd_event ev, uint8_t apic_id, uint8_t vector);
+/* Sets or clears IM (the other bits preserved, as the spec asks). */
+void vtd_event_mask(struct vtd_unit *u, enum vtd_event ev, bool masked);
+uint32_t vtd_event_ctl(struct vtd_unit *u, enum vtd_event ev);     /* FECTL / IECTL */
+uint32_t vtd_ics(struct vtd_unit *u);
+void vtd_ics_clear(struct vtd_unit *u);                             /* IWC is RW1C */
+/* Queued only: an invalidation wait descriptor with IF = 1 (and no status
+ * write: QEMU 7.2 aborts on SW and IF in one descriptor), followed by the
+ * driver's own status-writing wait, which is polled: when this returns 0
+ * the IF wait has completed (descriptors complete in order). */
+int vtd_inv_wait_irq(struct vtd_unit *u);
 
 /* ---- interrupt remapping ---- */
 /* IRT of 2^n entries (n in 1..16), IRTA (xAPIC mode, EIME = 0), SIRTP,

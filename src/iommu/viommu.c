@@ -88,22 +88,24 @@ void viommu_completion_event(struct viommu *v)
 
 /* The unit recorded a fault (a DMA thread, or an interrupt being remapped).
  * Called with none of the unit's locks held; takes ours. */
-static void viommu_fault_notify(void *opaque, const struct vtd_fault_record *rec)
+static void viommu_fault_notify(void *opaque, const struct vtd_fault_record *rec, bool first)
 {
 	struct viommu *v = opaque;
 	struct viommu_fx fx = { 0 };
 	bool pfo = vtd_fault_overflow(&v->unit);
 
 	(void)rec;
+	/* A new interrupt condition is PPF going 0 -> 1 with no other status
+	 * condition set; whether PPF rose is decided by the log when it added
+	 * the record, not here: the guest may have cleared records since, and
+	 * a flag kept here would then miss the next real 0 -> 1. A record
+	 * cleared before we get here costs at most a spurious event, which a
+	 * guest's handler tolerates (it finds nothing to service). */
+	if (!first)
+		return;
 	pthread_mutex_lock(&v->lock);
-	/* PPF going 0 -> 1 with no other condition set is a new event. A
-	 * record that was already cleared by the time we get here costs at
-	 * most a spurious event, which the guest's handler tolerates. */
-	if (!v->ppf_seen) {
-		v->ppf_seen = true;
-		if (!pfo && !(v->fsts & (VTD_FSTS_IQE | VTD_FSTS_ICE | VTD_FSTS_ITE)))
-			viommu_fault_event_locked(v, &fx);
-	}
+	if (!pfo && !(v->fsts & (VTD_FSTS_IQE | VTD_FSTS_ICE | VTD_FSTS_ITE)))
+		viommu_fault_event_locked(v, &fx);
 	pthread_mutex_unlock(&v->lock);
 	viommu_fx_run(v, &fx);
 }
@@ -449,8 +451,7 @@ static uint64_t merge(uint64_t old, uint64_t val, uint64_t mask)
 
 static void frcd_clear_locked(struct viommu *v, unsigned idx)
 {
-	if (!vtd_fault_log_clear_index(&v->unit, idx))
-		v->ppf_seen = false;
+	vtd_fault_log_clear_index(&v->unit, idx);
 	fault_status_serviced_locked(v);
 }
 
@@ -637,7 +638,6 @@ static void reset_locked(struct viommu *v)
 	v->iectl = VTD_EVCTL_IM;
 	v->iedata = v->ieaddr = 0;
 	v->irta = v->irta_active = 0;
-	v->ppf_seen = false;
 	vtd_fault_log_reset(&v->unit);
 	vtd_context_invalidate_global(&v->unit);
 	vtd_iotlb_invalidate_global(&v->unit);

@@ -119,7 +119,6 @@ struct viommu {
 	uint32_t ics, iectl, iedata, ieaddr;
 	uint64_t irta;                    /* as written */
 	uint64_t irta_active;             /* latched by SIRTP: what remapping uses */
-	bool ppf_seen;                    /* PPF as the fault-event logic last saw it */
 	bool qi_busy;                     /* a thread is processing the queue */
 	unsigned epoch;                   /* bumped by reset: a queue pass in flight stops */
 

@@ -144,7 +144,11 @@ struct vtd_trace_hook {
 	void *opaque;
 };
 
-typedef void (*vtd_fault_notify_fn)(void *opaque, const struct vtd_fault_record *rec);
+/* Called after a record was added. first: the log held no record when it
+ * was added (FSTS.PPF went 0 -> 1), decided under the log's lock, so a
+ * register model knows whether this is a new interrupt condition even if
+ * the guest cleared records in the meantime. */
+typedef void (*vtd_fault_notify_fn)(void *opaque, const struct vtd_fault_record *rec, bool first);
 
 /* ---- internals kept in the struct so units can be embedded ---- */
 struct vtd_iotlb_set {

@@ -63,7 +63,7 @@ void vtd_fault_raise(struct vtd_unit *u, const struct vtd_fault_record *rec, boo
 	struct vtd_fault_log *l = &u->flog;
 	vtd_fault_notify_fn notify = NULL;
 	void *opaque = NULL;
-	bool recorded = false;
+	bool recorded = false, first = false;
 
 	pthread_mutex_lock(&l->lock);
 	l->stats.total++;
@@ -77,7 +77,7 @@ void vtd_fault_raise(struct vtd_unit *u, const struct vtd_fault_record *rec, boo
 		l->recs[l->next] = *rec;
 		l->valid[l->next] = true;
 		l->next = (l->next + 1) % l->cap;
-		l->count++;
+		first = l->count++ == 0;
 		l->stats.recorded++;
 		recorded = true;
 		notify = l->notify;
@@ -99,7 +99,7 @@ void vtd_fault_raise(struct vtd_unit *u, const struct vtd_fault_record *rec, boo
 			    (unsigned long long)rec->iova, rec->reason, vtd_fault_reason_str(rec->reason),
 			    recorded ? "" : "; fault log full, record dropped");
 	if (notify)
-		notify(opaque, rec);
+		notify(opaque, rec, first);
 }
 
 void vtd_fault_record_intr(struct vtd_unit *u, uint16_t sid, uint16_t index, unsigned reason,

@@ -824,6 +824,52 @@ static void test_fault_recording_and_events(void **state)
 	assert_int_equal(fx.nmsi, 3);
 }
 
+/* The guest clears a record between the moment a DMA thread adds it and
+ * the moment that thread's notify reaches the register model (a polling
+ * driver, or Linux's handler looping over records, can). The late notify
+ * may send a spurious event, but the model must not conclude that PPF is
+ * still up: the next fault is a real 0 -> 1 and needs its own event. */
+static vtd_fault_notify_fn saved_notify;
+static void *saved_opaque;
+static unsigned clear_before_notify;
+
+static void notify_after_guest_cleared(void *opaque, const struct vtd_fault_record *rec, bool first)
+{
+	if (clear_before_notify) {
+		clear_before_notify--;
+		w64(FRCD(0) + 8, VTD_FRCD_HI_F);   /* the guest services the record */
+	}
+	saved_notify(saved_opaque, rec, first);
+}
+
+static void test_fault_event_after_record_cleared_early(void **state)
+{
+	struct vtd_unit *u = viommu_unit(&fx.v);
+	struct vtd_xlate x;
+
+	(void)state;
+	g_attach(SID_DEV, DID, VTD_TT_TRANSLATED);
+	enable_translation();
+	w32(VTD_REG_FEDATA, 0x4061);
+	w32(VTD_REG_FEADDR, 0xfee02000);
+	w32(VTD_REG_FECTL, 0);
+	saved_notify = u->flog.notify;
+	saved_opaque = u->flog.notify_opaque;
+	vtd_set_fault_notify(u, notify_after_guest_cleared, NULL);
+
+	clear_before_notify = 1;
+	assert_int_equal(xlate(SID_OTHER, 0x7000, VTD_REQ_READ, &x), -EFAULT);
+	assert_int_equal(r32(VTD_REG_FSTS), 0);           /* already serviced */
+	assert_in_range(fx.nmsi, 0, 1);                   /* at most a spurious event */
+	unsigned before = fx.nmsi;
+
+	/* A new fault on an empty log: PPF 0 -> 1, a new event. */
+	assert_int_equal(xlate(SID_OTHER, 0x8000, VTD_REQ_READ, &x), -EFAULT);
+	assert_true(r32(VTD_REG_FSTS) & VTD_FSTS_PPF);
+	assert_int_equal(fx.nmsi, before + 1);
+	vtd_set_fault_notify(u, saved_notify, saved_opaque);
+}
+
 static void test_fault_overflow(void **state)
 {
 	struct vtd_xlate x;
@@ -1135,6 +1181,7 @@ int main(void)
 		T(test_qi_wide_descriptors_refused),
 		T(test_qi_wraps),
 		T(test_fault_recording_and_events),
+		T(test_fault_event_after_record_cleared_early),
 		T(test_fault_overflow),
 		T(test_passthrough_refused),
 		T(test_root_table_mode_must_be_legacy),
