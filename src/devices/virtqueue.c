@@ -313,6 +313,13 @@ int virtq_pop(struct virtq *vq, struct virtq_elem *e)
 	n = virtq_avail_count(vq);
 	if (n <= 0)
 		return n;
+	/* The device owns at most `size` buffers at once: a driver that makes
+	 * a chain available again while it is still in flight gets it taken
+	 * only after a completion, as any later entry waits for a free slot.
+	 * Taking it now would put more in flight than the used ring can ever
+	 * return. */
+	if ((uint16_t)(vq->last_avail - vq->used_idx) >= vq->size)
+		return 0;
 	ret = vq_read(vq, vq->avail + VIRTQ_AVAIL_RING + 2ull * (vq->last_avail & (vq->size - 1)),
 		      &head, sizeof(head), "available ring entry");
 	if (ret < 0)

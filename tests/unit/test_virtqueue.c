@@ -165,13 +165,13 @@ static void test_index_wrap_and_unpop(void **state)
 	struct virtq_elem *e = &F->e;
 
 	/* Both indices run freely through 65535 -> 0. */
-	F->vq.last_avail = 65534;
+	F->vq.last_avail = 65535;
 	F->vq.used_idx = F->vq.published = 65535;
-	F->avail_idx = 65534;
+	F->avail_idx = 65535;
 	desc(1, G_BUF, 32, 0, 0);
 	post(1);
 	post(1);
-	assert_int_equal(F->avail_idx, 0);
+	assert_int_equal(F->avail_idx, 1);
 	assert_int_equal(virtq_avail_count(&F->vq), 2);
 	assert_int_equal(virtq_pop(&F->vq, e), 1);
 	virtq_unpop(&F->vq);
@@ -179,7 +179,7 @@ static void test_index_wrap_and_unpop(void **state)
 	assert_int_equal(virtq_pop(&F->vq, e), 1);
 	assert_int_equal(virtq_pop(&F->vq, e), 1);
 	assert_int_equal(virtq_pop(&F->vq, e), 0);
-	assert_int_equal(F->vq.last_avail, 0);
+	assert_int_equal(F->vq.last_avail, 1);
 	assert_int_equal(virtq_push(&F->vq, 1, 0), 0);
 	assert_int_equal(virtq_push(&F->vq, 1, 0), 0);
 	assert_int_equal(virtq_flush(&F->vq), 0);
@@ -343,6 +343,26 @@ static void test_avail_idx_jump(void **state)
 	assert_int_equal(virtq_pop(&F->vq, &F->e), -EPROTO);
 }
 
+/* Found by fuzz_virtio: with the whole queue in flight the driver makes
+ * a chain available again. The device must not take it (more entries in
+ * flight than the used ring can return) but wait for a completion. */
+static void test_outstanding_beyond_queue_size(void **state)
+{
+	desc(0, G_BUF, 16, 0, 0);
+	for (unsigned i = 0; i < QSZ; i++)
+		post(0);
+	for (unsigned i = 0; i < QSZ; i++)
+		assert_int_equal(virtq_pop(&F->vq, &F->e), 1);
+	post(0);
+	assert_int_equal(virtq_avail_count(&F->vq), 1);
+	assert_int_equal(virtq_pop(&F->vq, &F->e), 0);
+	assert_int_equal(F->vq.stats.popped, QSZ);
+	/* One used: one slot, the waiting entry is taken. */
+	assert_int_equal(virtq_push(&F->vq, 0, 0), 0);
+	assert_int_equal(virtq_pop(&F->vq, &F->e), 1);
+	assert_int_equal(virtq_pop(&F->vq, &F->e), 0);
+}
+
 static void test_event_idx(void **state)
 {
 	struct virtq *vq = &F->vq;
@@ -450,6 +470,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_bad_chains, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bad_indirect, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_avail_idx_jump, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_outstanding_beyond_queue_size, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_event_idx, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_no_interrupt_flag, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bus_master_gate, setup, teardown),
