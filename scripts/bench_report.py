@@ -521,7 +521,8 @@ def cause(doc, t):
             ram = find_row(doc, "w-nvme-emu-ram", k)
             if ram and a and metric(ram, "p50_us") is not None and metric(a, "p50_us") is not None:
                 s += ". Over the RAM disk the same attachment does %s IOPS (p50 %s us): the file backend adds " \
-                     "%s us per I/O, spent by the vCPU thread waiting for io_uring at the doorbell exit" % (
+                     "%s us per I/O on the vCPU thread at the doorbell exit (completing it from another thread " \
+                     "instead was measured slower here: docs/nvme.md)" % (
                          fnum(metric(ram, "iops")), fnum(metric(ram, "p50_us")),
                          fnum(metric(a, "p50_us") - metric(ram, "p50_us")))
         notes.append(s)
