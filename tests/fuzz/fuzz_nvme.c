@@ -50,7 +50,11 @@
 #define G_CQ(q)         (0xc0000ull + (uint64_t)(q) * 0x4000)
 #define G_PRPL          0x100000ull
 #define G_DATA          0x110000ull
-#define POLL_ROUNDS     64
+/* A round fetches at most 64 entries per SQ (nvme_queue.c's
+ * NVME_FETCH_BUDGET), so a full admin queue (4096 entries, the largest
+ * queue here) takes 64 rounds with work, then one idle round. The bound was
+ * 64 until fuzz_nvme found a 4059-entry admin queue that needed 65. */
+#define POLL_ROUNDS     (NVME_ADMIN_QUEUE_MAX / 64 + 4)
 
 #define ECAM_BASE       0xb0000000ull
 #define NVME_DEVFN      PCI_DEVFN(3, 0)
