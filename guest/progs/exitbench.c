@@ -90,23 +90,11 @@ static long run_job(void *arg)
 	return 0;
 }
 
-static void sort(uint64_t *a, unsigned n)
-{
-	/* Shell sort: a few thousand samples, no allocation. */
-	for (unsigned gap = n / 2; gap; gap /= 2)
-		for (unsigned i = gap; i < n; i++)
-			for (unsigned k = i; k >= gap && a[k - gap] > a[k]; k -= gap) {
-				uint64_t t = a[k];
-				a[k] = a[k - gap];
-				a[k - gap] = t;
-			}
-}
-
 static void report(const struct job *j, unsigned ring)
 {
 	char epo[24] = "n/a";
 
-	sort(j->t, j->n);
+	sort_u64(j->t, j->n);
 	if (j->exits_known) {
 		uint64_t hundredths = (j->exits * 100 + j->n / 2) / j->n;
 		snprintf(epo, sizeof(epo), "%lu.%02lu", hundredths / 100, hundredths % 100);

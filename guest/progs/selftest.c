@@ -51,6 +51,15 @@ static long run_tests(void *arg)
 	EXPECT(!memcmp(m, "zzz3", 4));
 	EXPECT(strncmp("abcd", "abcz", 3) == 0 && strcmp("a", "b") < 0);
 
+	/* sort_u64: duplicates, values above 2^63, an already-sorted tail. */
+	uint64_t v[9] = { 5, ~0ull, 3, 5, 0, 1ull << 63, 7, 8, 9 };
+	const uint64_t sorted[9] = { 0, 3, 5, 5, 7, 8, 9, 1ull << 63, ~0ull };
+	sort_u64(v, 9);
+	EXPECT(!memcmp(v, sorted, sizeof(v)));
+	sort_u64(v, 0);
+	sort_u64(v, 1);
+	EXPECT(!memcmp(v, sorted, sizeof(v)));
+
 	uint64_t a = rt_alloc(100, 4096), b = rt_alloc(8, 64);
 	EXPECT(a && !(a & 4095) && b && !(b & 63) && b >= a + 100);
 	*(volatile uint64_t *)b = 1;            /* mapped and writable from ring 3 */

@@ -73,35 +73,6 @@ static uint32_t next_rand(void)
 
 /* ---- statistics ---- */
 
-static void sift_down(uint64_t *a, size_t root, size_t n)
-{
-	for (;;) {
-		size_t child = 2 * root + 1;
-		if (child >= n)
-			return;
-		if (child + 1 < n && a[child] < a[child + 1])
-			child++;
-		if (a[root] >= a[child])
-			return;
-		uint64_t t = a[root];
-		a[root] = a[child];
-		a[child] = t;
-		root = child;
-	}
-}
-
-static void heapsort(uint64_t *a, size_t n)
-{
-	for (size_t i = n / 2; i-- > 0;)
-		sift_down(a, i, n);
-	for (size_t end = n; end-- > 1;) {
-		uint64_t t = a[0];
-		a[0] = a[end];
-		a[end] = t;
-		sift_down(a, 0, end);
-	}
-}
-
 /* "12.3": tenths of a microsecond, rounded. */
 static void fmt_tenths(char *buf, size_t n, uint64_t ns)
 {
@@ -237,7 +208,7 @@ static int run_row(enum row_kind k)
 		return failf("mode=%s: no I/O completed", row_name[k]);
 
 	uint64_t m = nsamples < MAX_SAMPLES ? nsamples : MAX_SAMPLES;
-	heapsort(samples, m);
+	sort_u64(samples, m);
 	char us[24], p50[24], p99[24], epi[24] = "n/a", mpi[24] = "n/a", ppi[24] = "n/a", inv[24], waits[24];
 	fmt_tenths(us, sizeof(us), elapsed / n);
 	fmt_tenths(p50, sizeof(p50), tsc_to_ns(samples[(m - 1) * 50 / 100]));

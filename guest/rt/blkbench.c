@@ -51,35 +51,6 @@ static uint64_t xorshift(void)
 	return rng;
 }
 
-static void sift_down(uint64_t *a, size_t start, size_t n)
-{
-	size_t root = start;
-
-	while (2 * root + 1 < n) {
-		size_t child = 2 * root + 1;
-		if (child + 1 < n && a[child] < a[child + 1])
-			child++;
-		if (a[root] >= a[child])
-			return;
-		uint64_t t = a[root];
-		a[root] = a[child];
-		a[child] = t;
-		root = child;
-	}
-}
-
-static void heapsort(uint64_t *a, size_t n)
-{
-	for (size_t i = n / 2; i-- > 0;)
-		sift_down(a, i, n);
-	for (size_t end = n; end-- > 1;) {
-		uint64_t t = a[0];
-		a[0] = a[end];
-		a[end] = t;
-		sift_down(a, 0, end);
-	}
-}
-
 /* "12.3": tenths of a microsecond, rounded. */
 static void fmt_us(char *buf, size_t len, uint64_t ticks)
 {
@@ -254,7 +225,7 @@ static int run(const struct blkbench_dev *b, const struct blkbench_opts *o, cons
 	}
 
 	uint64_t n = s.nsamples < MAX_SAMPLES ? s.nsamples : MAX_SAMPLES;
-	heapsort(samples, n);
+	sort_u64(samples, n);
 	char p50[24] = "0.0", p99[24] = "0.0", ex[32] = "n/a", epi[32] = "n/a";
 	if (n) {
 		fmt_us(p50, sizeof(p50), samples[(n - 1) * 50 / 100]);

@@ -108,6 +108,8 @@ void *memcpy(void *d, const void *s, size_t n);
 void *memmove(void *d, const void *s, size_t n);
 int memcmp(const void *a, const void *b, size_t n);
 size_t strlen(const char *s);
+/* Sorts n 64-bit values ascending, in place (heapsort, no allocation). */
+void sort_u64(uint64_t *a, size_t n);
 int strcmp(const char *a, const char *b);
 int strncmp(const char *a, const char *b, size_t n);
 /* strtoull-like: base 0 accepts 0x.. hex and decimal; *end past the digits. */

@@ -95,3 +95,35 @@ uint64_t rt_strtou64(const char *s, const char **end, int base)
 		*end = s;
 	return v;
 }
+
+/* In-place heapsort of 64-bit samples (benchmark latencies): O(n log n)
+ * with no allocation, whatever the input order. */
+static void sift_down_u64(uint64_t *a, size_t root, size_t n)
+{
+	while (2 * root + 1 < n) {
+		size_t child = 2 * root + 1;
+		uint64_t t;
+
+		if (child + 1 < n && a[child] < a[child + 1])
+			child++;
+		if (a[root] >= a[child])
+			return;
+		t = a[root];
+		a[root] = a[child];
+		a[child] = t;
+		root = child;
+	}
+}
+
+void sort_u64(uint64_t *a, size_t n)
+{
+	for (size_t i = n / 2; i-- > 0;)
+		sift_down_u64(a, i, n);
+	for (size_t end = n; end-- > 1;) {
+		uint64_t t = a[0];
+
+		a[0] = a[end];
+		a[end] = t;
+		sift_down_u64(a, 0, end);
+	}
+}
