@@ -19,7 +19,7 @@ UNIT_SAN  := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/san/tests/%)
 BENCH_SRCS:= $(sort $(wildcard bench/*.c))
 BENCH_BINS:= $(BENCH_SRCS:bench/%.c=$(BUILD)/bench/%)
 
-.PHONY: all warden guest tests bench test demo clean deps san fuzz fuzz-bins
+.PHONY: all warden guest tests bench test demo clean deps san fuzz fuzz-bins fuzz-coverage
 # Keep test and bench objects (chained rules would delete them as
 # intermediates); listed, since a listed .SECONDARY elsewhere (guest.mk)
 # turns off the bare form's "everything".
@@ -101,6 +101,33 @@ fuzz-bins: $(FUZZ_BINS)
 # other), growing build/fuzz/corpus/<name> from the seeds checked in.
 fuzz: fuzz-bins
 	@FUZZ_SECONDS=$(FUZZ_SECONDS) BUILD=$(BUILD) tests/fuzz/run.sh fuzz
+
+# Source-based coverage of what the corpora reach: the same harnesses built
+# with clang's profile instrumentation (no sanitizers) in build/fuzzcov/,
+# every input of build/fuzz/corpus/<name> and the seeds replayed once, and
+# llvm-cov's line/region/function report of each harness's target files.
+FUZZCOV_CFLAGS := $(CSTD) -O1 -g -Wall -Wextra -Wno-unused-parameter -D_GNU_SOURCE -Isrc \
+		-pthread -MMD -MP -fprofile-instr-generate -fcoverage-mapping \
+		-DWARDEN_VERSION=\"$(VERSION)\"
+FUZZCOV_LIB_OBJS := $(FUZZ_LIB_SRCS:%.c=$(BUILD)/fuzzcov/obj/%.o)
+FUZZCOV_BINS := $(FUZZ_SRCS:tests/fuzz/%.c=$(BUILD)/fuzzcov/%)
+
+$(BUILD)/fuzzcov/obj/%.o: %.c
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(FUZZCOV_CFLAGS) -fsanitize=fuzzer-no-link -c $< -o $@
+
+$(BUILD)/fuzzcov/libwarden.a: $(FUZZCOV_LIB_OBJS)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/fuzzcov/fuzz_%: $(BUILD)/fuzzcov/obj/tests/fuzz/fuzz_%.o $(BUILD)/fuzzcov/libwarden.a
+	$(FUZZ_CC) $(FUZZCOV_CFLAGS) -fsanitize=fuzzer -o $@ $^ $(LDLIBS)
+
+.SECONDARY: $(FUZZ_SRCS:%.c=$(BUILD)/fuzzcov/obj/%.o)
+fuzz-coverage:
+	@WARDEN_WITH_COVERAGE=1 scripts/deps.sh
+	@$(MAKE) --no-print-directory $(FUZZCOV_BINS)
+	@BUILD=$(BUILD) tests/fuzz/run.sh coverage
 
 include guest/guest.mk
 

@@ -9,6 +9,9 @@ if [ "${WARDEN_WITH_QEMU:-1}" = 1 ]; then pkgs+=(qemu-system-x86); fi
 # clang with libFuzzer (Debian 12 ships it in libclang-rt-14-dev) builds the
 # fuzz harnesses (tests/fuzz/); without it `make test` skips them.
 if [ "${WARDEN_WITH_FUZZ:-1}" = 1 ]; then pkgs+=(clang libclang-rt-14-dev); fi
+# llvm-cov and llvm-profdata report what the fuzz corpora cover (`make
+# fuzz-coverage` asks for them; nothing else needs them).
+if [ "${WARDEN_WITH_COVERAGE:-0}" = 1 ]; then pkgs+=(llvm-14); fi
 # gnuplot draws the chart of `make bench` (docs/benchmarks.md); without it
 # the report skips the chart and says so.
 if [ "${WARDEN_WITH_GNUPLOT:-1}" = 1 ]; then pkgs+=(gnuplot-nox); fi

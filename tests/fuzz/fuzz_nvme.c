@@ -2,8 +2,12 @@
  * sees it - register writes of every width, doorbells (trapped, or through
  * the polled doorbell page that nvme_ctrl_poll() scans), and guest RAM
  * holding whatever the input puts there: submission entries, PRP lists and
- * data - over a RAM backend and a direct DMA address space into 2 MiB of
- * guest RAM fenced by canary regions.
+ * data - over a direct DMA address space into 2 MiB of guest RAM fenced by
+ * canary regions, and a RAM backend or (configuration bit 5) one that
+ * completes when the input says (fuzz_blk.h): requests then stay in flight
+ * across doorbells, resets, queue deletion, shutdown, BME off and save, and
+ * complete in either order, failing, with the backend refusing submissions
+ * (-EAGAIN as a full io_uring ring does, or an error) or failing a poll.
  *
  * Two attachments: the controller alone (registers and doorbells called
  * directly), or - configuration bit 7 - the whole PCI function on a host
@@ -14,8 +18,10 @@
  * space and MSI-X table accesses of the input's choosing.
  *
  * Input: one configuration byte (bit 0 polled doorbells, bits 2:1 queue
- * count, bits 4:3 MQES, bit 7 PCI function), then operations (see the
- * switch below) until the input ends.
+ * count, bits 4:3 MQES, bit 5 deferred backend, bit 7 PCI function); with
+ * the deferred backend a second byte (bit 0 newest completes first, bit 1
+ * read-only disk, bits 7:2 submissions the backend takes at once, 0: no
+ * limit); then operations (see the switch below) until the input ends.
  * Guest-physical layout the seeds use (the input may put anything
  * anywhere): admin SQ 0x10000, admin CQ 0x20000, I/O SQ q at 0x40000 +
  * q * 0x10000, I/O CQ q at 0xc0000 + q * 0x4000, PRP lists at 0x100000,
@@ -27,8 +33,11 @@
  *    (used + reserved > size - 1: an unconsumed entry would be
  *    overwritten), an SQ bound to a CQ that does not exist;
  *  - requests still on the backend after a doorbell write returned in the
- *    emulated attachment (it must finish everything it started), or more
- *    requests than NVME_MAX_INFLIGHT;
+ *    emulated attachment (it must finish everything it started, unless the
+ *    backend failed and the controller says so with CSTS.CFS), or more
+ *    requests than NVME_MAX_INFLIGHT; the controller's count of backend
+ *    operations differing from the backend's; anything still on the
+ *    backend when the controller has been destroyed;
  *  - an interrupt for a vector the controller cannot have assigned;
  *  - a polled controller that never goes idle (the round is bounded);
  *  - save/load: a record that loads must describe a controller that obeys
@@ -38,6 +47,7 @@
 #include <errno.h>
 
 #include "fuzz_common.h"
+#include "fuzz_blk.h"
 #include "devices/nvme.h"
 #include "devices/nvme_internal.h"
 
@@ -64,6 +74,8 @@ static struct fz_ram R;
 static uint32_t *db_page;
 static bool polled;                     /* this input's attachment */
 static bool on_pci;
+static struct blk_backend *blk;         /* this input's disk */
+static struct fz_blk *deferred;         /* blk, when it is the deferred backend */
 static struct nvme_ctrl C;              /* the controller alone */
 static struct nvme_ctrl *c;             /* C, or the PCI function's */
 static unsigned max_vector;
@@ -114,7 +126,30 @@ static void check_ctrl(struct nvme_ctrl *c)
 				 "SQ %u bound to CQ %u that does not exist", q, sq->cqid);
 		}
 	}
+	/* Every CQ slot promised is promised to a command taken from an SQ on
+	 * that CQ and not yet answered, or to an outstanding Asynchronous Event
+	 * Request; a completion posted for anything else (a command from before
+	 * a reset, or from a deleted queue) breaks it. A controller in fatal
+	 * status may have given requests up and owes nothing until reset. */
+	if (!c->fatal)
+		for (unsigned q = 0; q < NVME_MAX_QUEUES; q++) {
+			unsigned owed = q ? 0 : c->aer_count;
+
+			if (!c->cq[q].valid)
+				continue;
+			for (unsigned s = 0; s < NVME_MAX_QUEUES; s++)
+				if (c->sq[s].valid && c->sq[s].cqid == q)
+					owed += c->sq[s].inflight;
+			FZ_CHECK(c->cq[q].reserved == owed, "CQ %u: %u slots promised, %u commands "
+				 "and event requests outstanding", q, c->cq[q].reserved, owed);
+		}
 	FZ_CHECK(c->reqs_allocated <= NVME_MAX_INFLIGHT, "%u requests", c->reqs_allocated);
+	/* After a failed poll the backend may also hold a flush that
+	 * blk_rw_sync() gave up waiting for (it frees itself when it ends). */
+	FZ_CHECK(c->blk_inflight == blk->inflight ||
+		 (deferred && deferred->polls_failed && c->blk_inflight < blk->inflight),
+		 "controller counts %u backend operations, the backend %u", c->blk_inflight,
+		 blk->inflight);
 }
 
 /* ---- The guest's view: registers, doorbells, the DMA gate ---- */
@@ -173,8 +208,8 @@ static void ring(unsigned slot, uint32_t v)
 		nvme_ctrl_doorbell_write(c, slot, v);
 	}
 	if (!polled)
-		FZ_CHECK(c->blk_inflight == 0, "emulated doorbell returned with %u requests on the backend",
-			 c->blk_inflight);
+		FZ_CHECK(c->blk_inflight == 0 || (c->csts & NVME_CSTS_CFS),
+			 "emulated doorbell returned with %u requests on the backend", c->blk_inflight);
 }
 
 /* Firmware and driver setup of the function: BAR0 placed, memory decode
@@ -286,7 +321,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	static const uint16_t mqes[4] = { 1, 15, 63, 255 };
 	static const uint16_t ioqs[4] = { 1, 2, 8, NVME_MAX_IOQS };
 	struct nvme_ctrl_config cfg;
-	struct blk_backend *blk;
 	struct dma_as as;
 	struct fz f;
 	uint8_t b;
@@ -297,8 +331,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	polled = b & 1;
 	memset(R.ram, 0, RAM_SIZE);
 	memset(db_page, 0, 4096);
-	ret = blk_open_ram(&blk, DISK_SIZE);
-	FZ_CHECK(ret == 0, "blk_open_ram: %d", ret);
+	deferred = NULL;
+	if (b & 0x20) {
+		uint8_t d = fz_u8(&f);
+
+		/* A DSM command is up to 256 backend operations. */
+		deferred = fz_blk_new(DISK_SIZE, NVME_MAX_INFLIGHT * 257, d & 1);
+		deferred->b.read_only = d & 2;
+		deferred->limit = d >> 2;
+		blk = &deferred->b;
+	} else {
+		ret = blk_open_ram(&blk, DISK_SIZE);
+		FZ_CHECK(ret == 0, "blk_open_ram: %d", ret);
+	}
 	dma_as_init_direct(&as, &R.gmem, 0x0018);
 	memset(&cfg, 0, sizeof(cfg));
 	cfg.name = "fz";
@@ -337,7 +382,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	for (unsigned op = 0; op < FZ_MAX_OPS && fz_more(&f); op++) {
 		uint8_t o = fz_u8(&f);
 
-		switch (o % 14) {
+		switch (o % (deferred ? 15 : 14)) {
 		case 0: {                               /* register write */
 			uint8_t m = fz_u8(&f);
 			uint64_t off = m & 0x80 ? fz_u16(&f) & 0xfff : regs[m % (sizeof(regs) / 8)];
@@ -448,6 +493,22 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			}
 			break;
 		}
+		case 14: {                              /* the deferred backend */
+			static const int errs[4] = { -EIO, -EAGAIN, -ENOMEM, -EBUSY };
+			uint8_t m = fz_u8(&f);
+
+			if (m & 0x10)
+				deferred->fail = fz_u32(&f);
+			if (m & 0x20)                   /* the next poll fails (for good, as */
+				deferred->poll_error = -EIO;    /* the io_uring backend's do) */
+			if (m & 0x40)                   /* the next submission is refused */
+				deferred->submit_error = errs[fz_u8(&f) & 3];
+			if (m & 0x80)
+				deferred->limit = fz_u8(&f) & 0x3f;
+			/* Completions the controller's next reap finds. */
+			deferred->ready = m & 8 ? deferred->n : m & 7;
+			break;
+		}
 		default: {                              /* migration: save, corrupt, load */
 			static uint8_t buf[8192];
 			static uint16_t live[8192];
@@ -477,13 +538,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		check_ctrl(c);
 		if (trace)
 			fprintf(fz_err(), "op %u (%u): CSTS 0x%x, %llu doorbells, %llu errors, "
-				"SQ0 %u/%u CQ0 %u/%u SQ1 %u/%u CQ1 %u/%u, read %llu written %llu\n",
-				op, o % 14, c->csts, (unsigned long long)c->stats.doorbell_writes,
+				"SQ0 %u/%u CQ0 %u/%u SQ1 %u/%u CQ1 %u/%u, read %llu written %llu, "
+				"%u on the backend\n",
+				op, o % (deferred ? 15 : 14), c->csts, (unsigned long long)c->stats.doorbell_writes,
 				(unsigned long long)c->stats.errors, c->sq[0].head, c->sq[0].tail,
 				c->cq[0].head, c->cq[0].tail, c->sq[1].head, c->sq[1].tail, c->cq[1].head,
 				c->cq[1].tail, (unsigned long long)c->stats.bytes_read,
-				(unsigned long long)c->stats.bytes_written);
+				(unsigned long long)c->stats.bytes_written, blk->inflight);
 	}
+	/* A backend that fails when the controller is destroyed leaves its
+	 * requests leaked on purpose (nvme_req_pool_free()); the failures
+	 * worth fuzzing are the ones the controller lives on after. */
+	if (deferred)
+		deferred->poll_error = 0;
 	if (on_pci) {
 		nvme_pci_destroy(&P.n);
 		pci_host_destroy(&P.host);
@@ -492,6 +559,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		bus_destroy(&P.pio);
 	} else {
 		nvme_ctrl_destroy(&C);
+	}
+	if (deferred && deferred->n) {
+		/* Only operations nobody waits for any more may be left: the
+		 * controller drained its own. Completing them must free them. */
+		FZ_CHECK(deferred->polls_failed, "%u backend operations left by the controller",
+			 deferred->n);
+		fz_blk_complete(deferred, ~0u);
 	}
 	blk_close(blk);
 	/* Once per input: the canary pages cost more to compare than most

@@ -10,6 +10,18 @@
  * layout (stage2_init_gmem), so every output address is a host address
  * inside the VM's 2 MiB of RAM, fenced by canary regions.
  *
+ * Configuration bit 3 builds instead what the VMM builds for devices behind
+ * the vIOMMU (src/vmm/machine_viommu.c): a host VT-d unit (struct iommu)
+ * whose domain maps the VM's RAM with IOVA = GPA and holds the devices of
+ * pick_sid()'s list, the guest unit's stage 2 through it
+ * (stage2_init_host), and DMA through dma_as_init_nested() (bit 0 clear)
+ * or, in shadow mode (bit 0 set), through dma_as_init_shadow() on the host
+ * unit with the shadow composer (iommu/viommu_shadow.h) fed by the unit's
+ * hooks and every listed device added under a host source-id of its own.
+ * Bit 2 then means: the host maps the RAM in 4 KiB pages, and the composer
+ * gets budgets small enough to run out. The reference, "guest tables o
+ * RAM", is described at the two-stage code below.
+ *
  * Findings (trap) beyond sanitizer reports and canary damage:
  *  - a translation whose output page is not inside the VM's RAM, that
  *    grants less than was asked, or (TE off) is not the identity; a refused
@@ -34,11 +46,21 @@
  *  - GSTS.TES without RTPS, IRES without IRTPS; hooks or event MSIs
  *    called with the unit's lock held; a register-based invalidation hook
  *    that ran after the command already showed complete, or a command that
- *    never completes.
+ *    never completes;
+ *  - two-stage (bit 3): a DMA chunk (written, or read and compared) or a
+ *    device request that the reference does not allow at exactly that
+ *    address and permission - nested: the guest's tables at some moment
+ *    the unit translated since the last invalidation covering the page,
+ *    composed with GPA -> HPA of the RAM; shadow: the host domain the
+ *    device belongs in as of the last context hook; a shadow DMA that
+ *    stopped at a page that domain maps; after every hook, a shadow page
+ *    inside what was invalidated that is not the guest's mapping now, or
+ *    one outside it that changed.
  *
  * Input: one configuration byte (bit 0 shadow mode (CAP.CM), bit 1 MGAW 39,
- * bit 2 no hooks), then operations (see the switch below) until the input
- * ends. Guest-physical layout the seeds use (the input may point anything
+ * bit 2 no hooks, or with bit 3: host RAM in 4K pages and tight composer
+ * budgets; bit 3 two-stage), then operations (see the switch below) until
+ * the input ends. Guest-physical layout the seeds use (the input may point anything
  * anywhere): root table 0x10000, context tables 0x11000 (bus 0) and
  * 0x12000 (bus 1), second-level table pool 0x20000-0x3ffff (32 pages),
  * invalidation queue 0x40000 (up to 128 pages), status words 0xc0000,
@@ -47,8 +69,10 @@
 
 #include "fuzz_common.h"
 #include "iommu/dma.h"
+#include "iommu/iommu.h"
 #include "iommu/stage2.h"
 #include "iommu/viommu.h"
+#include "iommu/viommu_shadow.h"
 
 #define FZ_MAX_OPS      128
 #define RAM_SIZE        (2 * FZ_MiB)
@@ -119,6 +143,10 @@ static uint64_t qsize(void)
 
 /* ---- Hooks and the event sink: no unit lock may be held ---- */
 
+/* Two-stage mode (below): the VMM's side of each invalidation. */
+static void two_stage_iotlb(enum viommu_inv_gran gran, uint16_t did, uint64_t addr, uint64_t size);
+static void two_stage_ctx(void);
+
 static void check_unlocked(const char *what)
 {
 	int ret = pthread_mutex_trylock(&S.v.lock);
@@ -136,6 +164,7 @@ static void hook_iotlb(void *opaque, enum viommu_inv_gran gran, uint16_t did, ui
 		 (unsigned long long)addr, (unsigned long long)size);
 	S.iotlb_hooks++;
 	S.ivt_busy_at_hook = r64(REG_IOTLB) & VTD_IOTLB_IVT;
+	two_stage_iotlb(gran, did, addr, size);
 }
 
 static void hook_ctx(void *opaque)
@@ -143,6 +172,7 @@ static void hook_ctx(void *opaque)
 	check_unlocked("context_invalidated");
 	S.ctx_hooks++;
 	S.ccmd_busy_at_hook = r64(VTD_REG_CCMD) & VTD_CCMD_ICC;
+	two_stage_ctx();
 }
 
 static void hook_irq(void *opaque)
@@ -166,15 +196,19 @@ static const struct msi_sink msi = { .send = msi_send_fake };
 
 /* ---- Operands ---- */
 
+/* The devices the input names most; with configuration bit 3 the ones
+ * behind the vIOMMU (attached to the VM's host domain, or shadowed). */
+#define NDEV 7
+static const uint16_t dev_sids[NDEV] = {
+	VTD_SID(0, 3, 0), VTD_SID(0, 4, 0), VTD_SID(1, 0, 0), IOAPIC_SID,
+	VTD_SID(0, 3, 1), VTD_SID(0, 0, 0), VTD_SID(1, 31, 7),
+};
+
 static uint16_t pick_sid(struct fz *f)
 {
-	static const uint16_t sids[] = {
-		VTD_SID(0, 3, 0), VTD_SID(0, 4, 0), VTD_SID(1, 0, 0), IOAPIC_SID,
-		VTD_SID(0, 3, 1), VTD_SID(0, 0, 0), VTD_SID(1, 31, 7),
-	};
 	uint8_t m = fz_u8(f);
 
-	return m < 0xf0 ? sids[m % 7] : fz_u16(f);
+	return m < 0xf0 ? dev_sids[m % NDEV] : fz_u16(f);
 }
 
 /* IOVAs: small pages, the superpage area, any 32-bit page, anything. */
@@ -389,12 +423,628 @@ static void check_xlate(uint16_t sid, uint64_t iova, unsigned req, int ret,
 			 "raised", x->fault, (unsigned long long)raised);
 }
 
+static void two_stage_written(uint64_t iova, uint64_t hpa, uint64_t len);
+
 /* Every chunk a DMA write stored, with where it went. */
 static void dma_written(void *opaque, uint64_t iova, uint64_t hpa, uint64_t len)
 {
 	FZ_CHECK(hpa >= ram_hpa && hpa < ram_hpa + RAM_SIZE && len <= ram_hpa + RAM_SIZE - hpa,
 		 "DMA write at IOVA 0x%llx stored 0x%llx bytes at HPA 0x%llx, outside the VM's RAM",
 		 (unsigned long long)iova, (unsigned long long)len, (unsigned long long)hpa);
+	two_stage_written(iova, hpa, len);
+}
+
+/* ---- Two-stage mode (configuration bit 3): a device behind the vIOMMU ----
+ *
+ * What the VMM builds (src/vmm/machine_viommu.c): a host VT-d unit with the
+ * VM's host domain mapping its RAM with IOVA = GPA, the guest unit's stage 2
+ * through that unit (stage2_init_host), and per device either a nested
+ * dma_as (guest unit over the host) or, in shadow mode, the composer's
+ * shadow domains on the host unit driven by the guest unit's hooks.
+ *
+ * The reference is "guest tables o RAM" (GPA g is HPA ram_hpa + g):
+ *  - nested: the guest unit may serve what its tables said at any
+ *    translation since the last invalidation covering the page, as
+ *    tests/unit/test_nested.c has it (cached combined entries serve until
+ *    the guest invalidates). The harness walks the tables itself at every
+ *    moment the unit translates (before a DMA, after each chunk it wrote,
+ *    before a device request), keyed as the unit's caches are: contexts by
+ *    source-id until a global context invalidation, leaves by domain id
+ *    in pieces as large as the guest's leaf and the host's page allow,
+ *    dropped by the IOTLB invalidations the hook reports.
+ *  - shadow: a shadow domain holds, per page, what the guest's tables said
+ *    at the last invalidation covering it (test_shadow.c's rule): after
+ *    each hook every shadow domain is walked, pages inside what was
+ *    invalidated must be the guest's mapping now (IOVA, HPA, permission),
+ *    pages outside must be what they were. A device goes where the guest
+ *    unit said at the last context hook (identity with TE off, its
+ *    domain's shadow, else blocked); its DMA moves exactly through that. */
+
+#define HOST_SID(s)     ((uint16_t)((s) ^ 0x8000))      /* bus | 0x80: the VM's bus on the host */
+#define NO_HOST_SID     0xffff                          /* a device the VMM never attached */
+#define NLOG            512
+#define NCTX            64
+#define NREF            8
+#define NRUNS           256
+#define NCAND           32
+#define VERIFY_STEPS    4096
+
+enum target { T_BLOCKED, T_IDENTITY, T_SHADOW };
+
+struct leaf { uint64_t iova, size, gpa; unsigned perm; };
+struct tlb_ent { uint16_t did; uint64_t iova, size, gpa; unsigned perm; };
+struct ctx_ent { uint16_t sid, did; uint64_t slptptr; uint8_t levels, aw_bits; };
+struct run { uint64_t iova, hpa, len; unsigned prot; };
+
+/* A shadow domain's mappings as merged runs, complete below `end`. */
+struct shadow_ref {
+	struct iommu_domain *dom;
+	uint16_t did;
+	uint64_t slptptr;
+	uint8_t levels;
+	unsigned n;
+	uint64_t end;
+	struct run runs[NRUNS];
+};
+
+static struct {
+	bool on, shadow, sh_ready;
+	struct iommu mmu;
+	struct iommu_domain *vm;        /* the VM's host domain */
+	uint64_t host_page;             /* its page size over the RAM */
+	struct viommu_shadow sh;
+	/* nested: what the guest unit's IOTLB and context cache may hold */
+	struct tlb_ent log[NLOG];
+	unsigned nlog;
+	bool log_lost;
+	struct ctx_ent ctx[NCTX];
+	unsigned nctx;
+	bool ctx_lost;
+	uint64_t cc_global_seen;
+	/* shadow: each device's place as of the last context hook */
+	enum target tgt[NDEV];
+	struct ctx_ent tgt_ctx[NDEV];
+	struct shadow_ref refs[2][NREF];
+	unsigned cur, nref, steps;
+	/* the DMA in progress */
+	uint16_t dma_sid;
+	uint64_t dma_iova, dma_len;
+	unsigned dma_access;            /* 0: none */
+} T;
+
+static inline uint64_t min64(uint64_t a, uint64_t b) { return a < b ? a : b; }
+static inline uint64_t max64(uint64_t a, uint64_t b) { return a > b ? a : b; }
+
+static int dev_index(uint16_t sid)
+{
+	for (int i = 0; i < NDEV; i++)
+		if (dev_sids[i] == sid)
+			return i;
+	return -1;
+}
+
+/* The guest's second-level tables as the spec reads them, leniently
+ * (reserved bits ignored, PS honoured at levels 2 and 3): every leaf the
+ * unit or the composer may use is found, with the same address and
+ * permission, so lenience only ever allows more. */
+static bool guest_walk(uint64_t root, unsigned levels, uint64_t iova, struct leaf *l)
+{
+	uint64_t table = root;
+	unsigned perm = IOPT_RW;
+
+	for (unsigned lvl = levels; lvl >= 1; lvl--) {
+		unsigned shift = 12 + 9 * (lvl - 1);
+		const uint64_t *e = gp64(table + ((iova >> shift) & 511) * 8);
+
+		if (!e || !(*e & IOPT_RW))
+			return false;
+		perm &= *e & IOPT_RW;
+		if (lvl == 1 || (lvl <= 3 && (*e & VTD_SL_PS))) {
+			l->size = 1ull << shift;
+			l->iova = iova & ~(l->size - 1);
+			l->gpa = *e & VTD_SL_ADDR_MASK & ~(l->size - 1);
+			l->perm = perm;
+			return perm != 0;
+		}
+		table = *e & VTD_SL_ADDR_MASK;
+	}
+	return false;
+}
+
+/* ---- nested: the guest unit's caches, as the harness tracks them ---- */
+
+/* What a translation of iova through this leaf may leave in the IOTLB: a
+ * combined entry no larger than the guest's leaf and the host's page
+ * (vtd.c, stage2_combine), nothing when stage 2 refuses (not RAM). */
+static void log_add(uint16_t did, const struct leaf *l, uint64_t iova)
+{
+	uint64_t size = min64(l->size, T.host_page), gpa = l->gpa + (iova - l->iova);
+	struct tlb_ent e;
+
+	if (gpa >= RAM_SIZE)
+		return;
+	e = (struct tlb_ent){ .did = did, .iova = iova & ~(size - 1), .size = size, .perm = l->perm };
+	e.gpa = l->gpa + (e.iova - l->iova);
+	for (unsigned i = 0; i < T.nlog; i++)
+		if (T.log[i].did == e.did && T.log[i].iova == e.iova && T.log[i].size == e.size &&
+		    T.log[i].gpa == e.gpa && T.log[i].perm == e.perm)
+			return;
+	if (T.nlog == NLOG)
+		T.log_lost = true;
+	else
+		T.log[T.nlog++] = e;
+}
+
+static void ctx_remember(uint16_t sid, const struct vtd_context_info *ci)
+{
+	struct ctx_ent c = {
+		.sid = sid, .did = ci->did, .slptptr = ci->slptptr, .levels = ci->levels,
+		.aw_bits = ci->aw_bits,
+	};
+
+	for (unsigned i = 0; i < T.nctx; i++)
+		if (T.ctx[i].sid == sid && T.ctx[i].did == c.did && T.ctx[i].slptptr == c.slptptr &&
+		    T.ctx[i].levels == c.levels && T.ctx[i].aw_bits == c.aw_bits)
+			return;
+	if (T.nctx == NCTX)
+		T.ctx_lost = true;
+	else
+		T.ctx[T.nctx++] = c;
+}
+
+/* The unit is about to translate iova for sid: whatever it may cache now
+ * is what the tables say now, through any context it may hold for sid. */
+static void sample(uint16_t sid, uint64_t iova)
+{
+	struct vtd_context_info ci;
+	struct leaf l;
+
+	if (!viommu_translation_enabled(&S.v))
+		return;
+	if (!vtd_context_lookup(viommu_unit(&S.v), sid, &ci, NULL) && ci.tt == VTD_TT_TRANSLATED)
+		ctx_remember(sid, &ci);
+	for (unsigned i = 0; i < T.nctx; i++) {
+		const struct ctx_ent *c = &T.ctx[i];
+
+		if (c->sid == sid && !(iova >> c->aw_bits) && guest_walk(c->slptptr, c->levels, iova, &l))
+			log_add(c->did, &l, iova);
+	}
+}
+
+/* The pages of [iova, iova + len) a transfer still has to translate. */
+static void sample_span(uint16_t sid, uint64_t iova, uint64_t len)
+{
+	uint64_t pages = ((iova & 0xfff) + len + 0xfff) >> 12, p = iova & VTD_PAGE_MASK;
+
+	for (uint64_t k = 0; k < pages && p >= (iova & VTD_PAGE_MASK); k++, p += VTD_PAGE_SIZE)
+		sample(sid, p);
+}
+
+static bool overlap(uint64_t a, uint64_t alen, uint64_t b, uint64_t blen)
+{
+	return b - a < alen || a - b < blen;
+}
+
+static void log_invalidate(enum viommu_inv_gran gran, uint16_t did, uint64_t addr, uint64_t size)
+{
+	for (unsigned i = 0; i < T.nlog;) {
+		const struct tlb_ent *e = &T.log[i];
+
+		if (gran == VIOMMU_INV_GLOBAL ||
+		    (e->did == did && (gran == VIOMMU_INV_DOMAIN || overlap(e->iova, e->size, addr, size))))
+			T.log[i] = T.log[--T.nlog];
+		else
+			i++;
+	}
+	if (gran == VIOMMU_INV_GLOBAL)
+		T.log_lost = false;
+}
+
+/* GPAs the nested path may reach for iova: -1 when the harness lost
+ * track (a table full), else how many went to c[]. */
+static int cands_nested(uint16_t sid, uint64_t iova, unsigned access, uint64_t *c)
+{
+	int k = 0;
+
+	if (!viommu_translation_enabled(&S.v)) {
+		/* Identity, then stage 2 with the device's own source-id. */
+		if (dev_index(sid) >= 0 && iova < RAM_SIZE)
+			c[k++] = iova;
+		return k;
+	}
+	if (T.log_lost || T.ctx_lost)
+		return -1;
+	for (unsigned i = 0; i < T.nctx; i++) {
+		if (T.ctx[i].sid != sid)
+			continue;
+		for (unsigned j = 0; j < T.nlog; j++) {
+			const struct tlb_ent *e = &T.log[j];
+
+			if (e->did != T.ctx[i].did || iova - e->iova >= e->size || (e->perm & access) != access)
+				continue;
+			if (k == NCAND)
+				return -1;
+			c[k++] = e->gpa + (iova - e->iova);
+		}
+	}
+	return k;
+}
+
+/* ---- shadow: where devices go, what the composer built ---- */
+
+static struct viommu_shadow_dom *shadow_dom_of(const struct ctx_ent *key)
+{
+	for (unsigned i = 0; i < T.sh.nr_doms; i++) {
+		struct viommu_shadow_dom *sd = &T.sh.doms[i];
+
+		if (sd->did == key->did && sd->slptptr == key->slptptr && sd->levels == key->levels)
+			return sd;
+	}
+	return NULL;
+}
+
+static int cands_shadow(uint16_t sid, uint64_t iova, unsigned access, uint64_t *c)
+{
+	struct viommu_shadow_dom *sd;
+	int d = dev_index(sid);
+	uint64_t hpa;
+	unsigned prot;
+
+	if (d < 0 || T.tgt[d] == T_BLOCKED)
+		return 0;
+	if (T.tgt[d] == T_IDENTITY) {
+		c[0] = iova;
+		return iova < RAM_SIZE;
+	}
+	sd = shadow_dom_of(&T.tgt_ctx[d]);
+	if (!sd || iommu_domain_iova_to_phys(sd->dom, iova, &hpa, &prot) || (prot & access) != access)
+		return 0;
+	c[0] = hpa - ram_hpa;
+	return 1;
+}
+
+/* Every 4 KiB piece of [iova, iova + len) a DMA moved: a write stored it
+ * at GPA gpa, a read (data) found those bytes at a GPA the reference
+ * allows for the piece. */
+static void check_moved(uint16_t sid, uint64_t iova, uint64_t len, uint64_t gpa, unsigned access,
+			const uint8_t *data, bool shadow)
+{
+	while (len) {
+		uint64_t n = min64(len, VTD_PAGE_SIZE - (iova & 0xfff)), c[NCAND];
+		int k = shadow ? cands_shadow(sid, iova, access, c) : cands_nested(sid, iova, access, c);
+		bool ok = k < 0;
+
+		for (int i = 0; i < k && !ok; i++)
+			ok = data ? c[i] < RAM_SIZE && n <= RAM_SIZE - c[i] && !memcmp(R.ram + c[i], data, n) :
+				    c[i] == gpa;
+		FZ_CHECK(ok, "%s %04x: %s of 0x%llx bytes at IOVA 0x%llx %s GPA 0x%llx; the reference "
+			 "allows %d translation(s) there (first 0x%llx)", shadow ? "shadow" : "nested",
+			 sid, access == IOPT_WRITE ? "write" : "read", (unsigned long long)n,
+			 (unsigned long long)iova, data ? "did not come from" : "went to",
+			 (unsigned long long)(data ? (k > 0 ? c[0] : 0) : gpa), k,
+			 (unsigned long long)(k > 0 ? c[0] : 0));
+		iova += n;
+		len -= n;
+		gpa += n;
+		if (data)
+			data += n;
+	}
+}
+
+static void targets_update(void)
+{
+	bool te = viommu_translation_enabled(&S.v);
+
+	for (unsigned d = 0; d < NDEV; d++) {
+		struct vtd_context_info ci;
+
+		if (!te) {
+			T.tgt[d] = T_IDENTITY;
+		} else if (vtd_context_lookup(viommu_unit(&S.v), dev_sids[d], &ci, NULL) ||
+			   ci.tt != VTD_TT_TRANSLATED) {
+			T.tgt[d] = T_BLOCKED;
+		} else {
+			T.tgt[d] = T_SHADOW;
+			T.tgt_ctx[d] = (struct ctx_ent){
+				.did = ci.did, .slptptr = ci.slptptr, .levels = ci.levels,
+			};
+		}
+	}
+}
+
+static int collect_leaf(void *arg, uint64_t iova, uint64_t hpa, uint64_t size, unsigned prot)
+{
+	struct shadow_ref *r = arg;
+	struct run *last = r->n ? &r->runs[r->n - 1] : NULL;
+
+	if (last && last->iova + last->len == iova && last->hpa + last->len == hpa && last->prot == prot) {
+		last->len += size;
+		return 0;
+	}
+	if (r->n == NRUNS) {
+		r->end = iova;
+		return 1;
+	}
+	r->runs[r->n++] = (struct run){ .iova = iova, .hpa = hpa, .len = size, .prot = prot };
+	return 0;
+}
+
+static const struct shadow_ref *ref_old(const struct viommu_shadow_dom *sd)
+{
+	for (unsigned i = 0; i < T.nref; i++) {
+		const struct shadow_ref *r = &T.refs[T.cur][i];
+
+		if (r->dom == sd->dom && r->did == sd->did && r->slptptr == sd->slptptr &&
+		    r->levels == sd->levels)
+			return r;
+	}
+	return NULL;
+}
+
+/* What a hook resynced of this shadow domain (viommu_shadow.c's rule). */
+static void inv_range(const struct viommu_shadow_dom *sd, int gran, uint16_t did, uint64_t addr,
+		      uint64_t size, uint64_t *lo, uint64_t *hi)
+{
+	uint64_t limit = 1ull << sd->aw_bits;
+
+	*lo = *hi = 0;
+	if (gran != VIOMMU_INV_GLOBAL && sd->did != did)
+		return;
+	if (gran != VIOMMU_INV_PAGE) {
+		*hi = limit;
+	} else if (size && addr < limit) {
+		*lo = addr & VTD_PAGE_MASK;
+		*hi = size > limit - addr ? limit : (addr + size + VTD_PAGE_SIZE - 1) & VTD_PAGE_MASK;
+	}
+}
+
+/* The runs of r clipped to [from, to), one after the other. */
+static bool clip_next(const struct shadow_ref *r, unsigned *i, uint64_t from, uint64_t to, struct run *out)
+{
+	while (*i < r->n) {
+		const struct run *x = &r->runs[(*i)++];
+		uint64_t a = max64(x->iova, from), b = min64(x->iova + x->len, to);
+
+		if (a < b) {
+			*out = (struct run){ .iova = a, .hpa = x->hpa + (a - x->iova), .len = b - a,
+					     .prot = x->prot };
+			return true;
+		}
+	}
+	return false;
+}
+
+/* Inside what was resynced: exactly the guest's mapping now. */
+static void verify_resynced(const struct viommu_shadow_dom *sd, const struct shadow_ref *r,
+			    uint64_t lo, uint64_t hi)
+{
+	struct run x;
+	unsigned i = 0;
+
+	while (T.steps < VERIFY_STEPS && clip_next(r, &i, lo, min64(hi, r->end), &x)) {
+		for (uint64_t p = x.iova; p < x.iova + x.len && T.steps < VERIFY_STEPS; T.steps++) {
+			uint64_t hpa = x.hpa + (p - x.iova);
+			struct leaf l;
+			bool mapped = guest_walk(sd->slptptr, sd->levels, p, &l);
+			uint64_t gpa = mapped ? l.gpa + (p - l.iova) : 0;
+
+			FZ_CHECK(mapped && gpa < RAM_SIZE && hpa == ram_hpa + gpa && l.perm == x.prot,
+				 "shadow of guest domain %u maps IOVA 0x%llx -> HPA 0x%llx (prot %u); the "
+				 "guest's tables at 0x%llx say %s GPA 0x%llx (prot %u)", sd->did,
+				 (unsigned long long)p, (unsigned long long)hpa, x.prot,
+				 (unsigned long long)sd->slptptr, mapped ? "" : "nothing, not even",
+				 (unsigned long long)gpa, mapped ? l.perm : 0);
+			p = min64(x.iova + x.len, l.iova + l.size);
+		}
+	}
+}
+
+/* Outside it: what was there before the hook. */
+static void verify_kept(const struct viommu_shadow_dom *sd, const struct shadow_ref *a,
+			const struct shadow_ref *b, uint64_t from, uint64_t to)
+{
+	unsigned i = 0, j = 0;
+	struct run x, y;
+
+	to = min64(to, min64(a->end, b->end));
+	for (;;) {
+		bool gx = clip_next(a, &i, from, to, &x), gy = clip_next(b, &j, from, to, &y);
+
+		if (!gx && !gy)
+			return;
+		FZ_CHECK(gx && gy && x.iova == y.iova && x.hpa == y.hpa && x.len == y.len && x.prot == y.prot,
+			 "shadow of guest domain %u changed outside the invalidated range: IOVA 0x%llx "
+			 "+0x%llx -> 0x%llx (prot %u) was IOVA 0x%llx +0x%llx -> 0x%llx (prot %u)",
+			 sd->did, (unsigned long long)(gy ? y.iova : 0), (unsigned long long)(gy ? y.len : 0),
+			 (unsigned long long)(gy ? y.hpa : 0), gy ? y.prot : 0,
+			 (unsigned long long)(gx ? x.iova : 0), (unsigned long long)(gx ? x.len : 0),
+			 (unsigned long long)(gx ? x.hpa : 0), gx ? x.prot : 0);
+	}
+}
+
+/* After a hook: every shadow domain against the guest's tables and
+ * against itself before (iotlb: the invalidation, else only new domains
+ * were composed). */
+static void shadow_verify(bool iotlb, int gran, uint16_t did, uint64_t addr, uint64_t size)
+{
+	unsigned next = !T.cur, n = 0;
+
+	T.steps = 0;
+	for (unsigned i = 0; i < T.sh.nr_doms && n < NREF; i++) {
+		const struct viommu_shadow_dom *sd = &T.sh.doms[i];
+		struct shadow_ref *r = &T.refs[next][n++];
+		const struct shadow_ref *old = ref_old(sd);
+		uint64_t limit = 1ull << sd->aw_bits, lo = 0, hi = limit;
+
+		*r = (struct shadow_ref){ .dom = sd->dom, .did = sd->did, .slptptr = sd->slptptr,
+					  .levels = sd->levels, .end = limit };
+		iopt_walk(&sd->dom->pt, 0, limit, collect_leaf, r);
+		if (old && iotlb)
+			inv_range(sd, gran, did, addr, size, &lo, &hi);
+		else if (old)
+			hi = 0;
+		verify_resynced(sd, r, lo, hi);
+		if (old) {
+			verify_kept(sd, old, r, 0, lo);
+			verify_kept(sd, old, r, hi, limit);
+		}
+	}
+	T.cur = next;
+	T.nref = n;
+}
+
+/* ---- the hooks' two-stage side, setup, DMA ---- */
+
+static void two_stage_iotlb(enum viommu_inv_gran gran, uint16_t did, uint64_t addr, uint64_t size)
+{
+	if (!T.on)
+		return;
+	log_invalidate(gran, did, addr, size);
+	if (T.sh_ready) {
+		viommu_shadow_iotlb_invalidated(&T.sh, (int)gran, did, addr, size);
+		shadow_verify(true, (int)gran, did, addr, size);
+	}
+}
+
+static void two_stage_ctx(void)
+{
+	struct viommu_stats st;
+
+	if (!T.on)
+		return;
+	/* Only a global context invalidation is sure to empty the unit's
+	 * context cache; contexts it may still hold stay candidates. */
+	viommu_stats_get(&S.v, &st);
+	if (st.inv_context_global != T.cc_global_seen) {
+		T.cc_global_seen = st.inv_context_global;
+		T.nctx = 0;
+		T.ctx_lost = false;
+	}
+	if (T.sh_ready) {
+		viommu_shadow_context_changed(&T.sh);
+		targets_update();
+		shadow_verify(false, 0, 0, 0, 0);
+	}
+}
+
+static int leaf_size(void *arg, uint64_t iova, uint64_t pa, uint64_t size, unsigned prot)
+{
+	*(uint64_t *)arg = size;
+	return 1;
+}
+
+/* The host unit and the VM's domain over its RAM, the guest unit's stage
+ * 2 through them. host4k: the RAM in 4 KiB pages rather than as the VMM
+ * maps it, so combined entries stay 4 KiB. */
+static void two_stage_init(bool shadow, bool host4k)
+{
+	struct iommu_cfg hc = { .iotlb_sets = 64, .nr_fault_records = 16 };
+	int ret;
+
+	memset(&T, 0, offsetof(__typeof__(T), refs));
+	T.nref = 0;
+	T.on = true;
+	T.shadow = shadow;
+	ret = iommu_init(&T.mmu, &R.arena, &hc);
+	FZ_CHECK(ret == 0, "iommu_init: %d", ret);
+	ret = iommu_domain_create(&T.mmu, FZ_VM_ID, 48, &T.vm);
+	FZ_CHECK(ret == 0, "iommu_domain_create: %d", ret);
+	if (host4k) {
+		for (uint64_t g = 0; g < RAM_SIZE && !ret; g += VTD_PAGE_SIZE)
+			ret = iommu_domain_map(T.vm, g, ram_hpa + g, VTD_PAGE_SIZE, IOPT_RW);
+	} else {
+		ret = iommu_domain_map_gmem(T.vm, &R.gmem);
+	}
+	FZ_CHECK(ret == 0, "mapping the VM's RAM: %d", ret);
+	iopt_walk(&T.vm->pt, 0, RAM_SIZE, leaf_size, &T.host_page);
+	/* Stage 2 looks a device up by its own source-id (stage2_init_host):
+	 * the devices are on the VM's domain, as nested mode attaches them. */
+	for (unsigned d = 0; d < NDEV; d++) {
+		ret = iommu_domain_attach(T.vm, dev_sids[d], 0);
+		FZ_CHECK(ret == 0, "attach %04x: %d", dev_sids[d], ret);
+	}
+	stage2_init_host(&S.s2, &T.mmu);
+}
+
+/* Once the guest unit exists: the composer, each device added under its
+ * host source-id. tight: budgets small enough to run out. */
+static void two_stage_shadow_init(bool tight)
+{
+	struct viommu_shadow_cfg sc = {
+		.guest = viommu_unit(&S.v), .host = &T.mmu, .gmem = &R.gmem, .vm_id = FZ_VM_ID,
+		.identity = T.vm, .max_entries = tight ? 3000 : 0, .max_tables = tight ? 6 : 0,
+	};
+	int ret = viommu_shadow_init(&T.sh, &sc);
+
+	FZ_CHECK(ret == 0, "viommu_shadow_init: %d", ret);
+	for (unsigned d = 0; d < NDEV; d++) {
+		ret = viommu_shadow_add_device(&T.sh, dev_sids[d], HOST_SID(dev_sids[d]));
+		FZ_CHECK(ret == 0, "viommu_shadow_add_device %04x: %d", dev_sids[d], ret);
+	}
+	T.sh_ready = true;
+	targets_update();
+	shadow_verify(false, 0, 0, 0, 0);
+}
+
+static void two_stage_reset(void)
+{
+	T.nlog = T.nctx = 0;
+	T.log_lost = T.ctx_lost = false;
+}
+
+/* A chunk a two-stage DMA wrote; then the pages still to come are what
+ * the unit translates next, with the tables as this chunk left them. */
+static void two_stage_written(uint64_t iova, uint64_t hpa, uint64_t len)
+{
+	uint64_t done = iova + len - T.dma_iova;
+
+	if (!T.on || !T.dma_access)
+		return;
+	check_moved(T.dma_sid, iova, len, hpa - ram_hpa, IOPT_WRITE, NULL, T.shadow);
+	if (done < T.dma_len)
+		sample_span(T.dma_sid, iova + len, T.dma_len - done);
+}
+
+static void two_stage_dma(uint16_t sid, uint64_t iova, bool write, size_t len)
+{
+	unsigned access = write ? IOPT_WRITE : IOPT_READ;
+	uint64_t c[NCAND], stop;
+	struct dma_as as;
+	ssize_t n;
+
+	if (T.shadow)
+		dma_as_init_shadow(&as, &T.mmu.unit, dev_index(sid) >= 0 ? HOST_SID(sid) : NO_HOST_SID,
+				   viommu_unit(&S.v), sid, &R.arena);
+	else
+		dma_as_init_nested(&as, viommu_unit(&S.v), &T.mmu.unit, &R.arena, sid);
+	dma_as_set_dirty_hook(&as, dma_written, NULL);
+	T.dma_sid = sid;
+	T.dma_iova = iova;
+	T.dma_len = len;
+	T.dma_access = access;
+	sample_span(sid, iova, len);
+	n = write ? dma_write(&as, iova, dma_buf, len) : dma_read(&as, iova, dma_buf, len);
+	T.dma_access = 0;
+	FZ_CHECK(n == -EFAULT || (n > 0 && n <= (ssize_t)len), "DMA of %zu bytes: %zd", len, n);
+	if (!write && n > 0)
+		check_moved(sid, iova, (uint64_t)n, 0, IOPT_READ, dma_buf, T.shadow);
+	/* Shadow is exact the other way too: a page the device's host domain
+	 * maps does not stop a transfer. */
+	stop = iova + (n > 0 ? (uint64_t)n : 0);
+	if (T.shadow && n < (ssize_t)len && stop >= iova)
+		FZ_CHECK(cands_shadow(sid, stop, access, c) == 0, "shadow %04x: %s stopped at IOVA "
+			 "0x%llx, which its host domain maps to GPA 0x%llx", sid, write ? "write" : "read",
+			 (unsigned long long)stop, (unsigned long long)c[0]);
+	if (trace)
+		fprintf(fz_err(), "  %s DMA %04x IOVA 0x%llx %s 0x%zx: %zd\n", T.shadow ? "shadow" : "nested",
+			sid, (unsigned long long)iova, write ? "write" : "read", len, n);
+}
+
+static void two_stage_fini(void)
+{
+	if (T.sh_ready)
+		viommu_shadow_destroy(&T.sh);
+	T.sh_ready = false;
 }
 
 /* ---- Operations that need more than a few lines ---- */
@@ -701,16 +1351,22 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memset(R.ram, 0, RAM_SIZE);
 	memset(&S, 0, sizeof(S));
 	FZ_CHECK(bus_init(&S.mmio, "mmio") == 0, "bus");
-	stage2_init_gmem(&S.s2, &S.s2g, &R.gmem);
+	T.on = false;
+	if (b & 8)
+		two_stage_init(b & 1, b & 4);
+	else
+		stage2_init_gmem(&S.s2, &S.s2g, &R.gmem);
 	cfg = (struct viommu_cfg){
 		.mode = b & 1 ? VIOMMU_MODE_SHADOW : VIOMMU_MODE_NESTED, .gmem = &R.gmem,
 		.msi = &msi, .ioapic_sid = IOAPIC_SID, .mgaw = b & 2 ? 39 : 48, .stage2 = &S.s2,
-		.hooks = b & 4 ? NULL : &hooks,
+		.hooks = b & 4 && !(b & 8) ? NULL : &hooks,
 	};
 	ret = viommu_init(&S.v, &cfg);
 	FZ_CHECK(ret == 0, "viommu_init: %d", ret);
 	ret = viommu_attach(&S.v, &S.mmio, BASE);
 	FZ_CHECK(ret == 0, "viommu_attach: %d", ret);
+	if (b & 8 && b & 1)
+		two_stage_shadow_init(b & 4);
 
 	/* Nothing runs between operations: the state after one is the state
 	 * before the next. */
@@ -782,8 +1438,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 			vtd_fault_stats_get(viommu_unit(&S.v), &f0);
 			memset(&x, 0, sizeof(x));
+			if (T.on)
+				sample(sid, iova & VTD_PAGE_MASK);
 			ret = vtd_translate(viommu_unit(&S.v), sid, iova, req, &x);
 			check_xlate(sid, iova, req, ret, &x, te, &f0);
+			if (T.on && ret == 0)
+				check_moved(sid, iova, 1, x.addr - ram_hpa, req & IOPT_RW, NULL, false);
 			break;
 		}
 		case 8: {                       /* DMA through the unit */
@@ -794,6 +1454,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			struct dma_as as;
 			ssize_t n;
 
+			if (T.on) {             /* the VMM's path for a device behind the vIOMMU */
+				if (m & 1)
+					memset(dma_buf, m, len);
+				two_stage_dma(sid, iova, m & 1, len);
+				break;
+			}
 			dma_as_init_vtd(&as, viommu_unit(&S.v), &R.arena, sid);
 			dma_as_set_dirty_hook(&as, dma_written, NULL);
 			if (m & 1) {
@@ -920,6 +1586,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 			if (m == 0xff) {
 				viommu_reset(&S.v);
+				two_stage_reset();
 				S.qtail = 0;
 				FZ_CHECK(r32(VTD_REG_GSTS) == 0 && r64(VTD_REG_IQH) == 0 &&
 					 !(r32(VTD_REG_FSTS) & FSTS_COND), "after reset: GSTS 0x%x FSTS 0x%x",
@@ -943,7 +1610,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				(unsigned long long)after.st.qi_descriptors,
 				(unsigned long long)after.st.ir_remapped);
 	}
+	two_stage_fini();
 	viommu_destroy(&S.v);
+	if (T.on)
+		iommu_destroy(&T.mmu);
 	FZ_CHECK(S.mmio.nr == 0, "ranges left on the bus");
 	bus_destroy(&S.mmio);
 	fz_ram_check(&R);

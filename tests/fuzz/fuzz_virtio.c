@@ -50,6 +50,7 @@
 #include <errno.h>
 
 #include "fuzz_common.h"
+#include "fuzz_blk.h"
 #include "backend/blk_internal.h"
 #include "devices/virtio_blk.h"
 
@@ -76,107 +77,6 @@
 static struct fz_ram R;
 static bool trace;                      /* FUZZ_TRACE=1: state after every op */
 
-/* ---- A block backend that completes when told (the io_uring case) ---- */
-
-struct dblk {
-	struct blk_backend b;
-	uint8_t *mem;
-	struct blk_req *q[MAX_NQ * VIRTIO_BLK_MAX_QUEUE_SIZE];
-	unsigned n;
-	bool lifo;
-	uint32_t fail;                  /* bit k: the k-th completion (mod 32) fails */
-	unsigned done;
-};
-
-static void dblk_finish(struct dblk *d, unsigned i)
-{
-	struct blk_req *r = d->q[i];
-	int res = d->fail >> (d->done++ % 32) & 1 ? -EIO : 0;
-
-	memmove(d->q + i, d->q + i + 1, (d->n - 1 - i) * sizeof(d->q[0]));
-	d->n--;
-	if (!res) {
-		uint64_t off = r->offset;
-
-		/* blk_submit validated the range against the disk size. */
-		switch (r->op) {
-		case BLK_READ:
-		case BLK_WRITE:
-			for (unsigned k = 0; k < r->iovcnt; k++) {
-				if (r->op == BLK_READ)
-					memcpy(r->iov[k].iov_base, d->mem + off, r->iov[k].iov_len);
-				else
-					memcpy(d->mem + off, r->iov[k].iov_base, r->iov[k].iov_len);
-				off += r->iov[k].iov_len;
-			}
-			break;
-		case BLK_WRITE_ZEROES:
-		case BLK_DISCARD:
-			memset(d->mem + r->offset, 0, r->len);
-			break;
-		default:
-			break;
-		}
-	}
-	blk_complete(&d->b, r, res);
-}
-
-static void dblk_complete(struct dblk *d, unsigned max)
-{
-	/* Completion may submit the next range of a discard: take from the
-	 * queue as it is at each step. */
-	for (unsigned k = 0; k < max && d->n; k++)
-		dblk_finish(d, d->lifo ? d->n - 1 : 0);
-}
-
-static int dblk_submit(struct blk_backend *b, struct blk_req *r)
-{
-	struct dblk *d = (struct dblk *)b;
-
-	/* One backend operation per request slot at most. */
-	FZ_CHECK(d->n < sizeof(d->q) / sizeof(d->q[0]), "%u backend operations in flight", d->n);
-	d->q[d->n++] = r;
-	return 0;
-}
-
-static int dblk_poll(struct blk_backend *b, unsigned min_complete)
-{
-	struct dblk *d = (struct dblk *)b;
-	unsigned before = d->n;
-
-	if (!min_complete)
-		return 0;
-	dblk_complete(d, min_complete);
-	return (int)(before - d->n);
-}
-
-static void dblk_destroy(struct blk_backend *b)
-{
-	struct dblk *d = (struct dblk *)b;
-
-	free(d->mem);
-	free(d);
-}
-
-static const struct blk_backend_ops dblk_ops = {
-	.submit = dblk_submit, .poll = dblk_poll, .destroy = dblk_destroy,
-};
-
-static struct dblk *dblk_new(bool lifo)
-{
-	struct dblk *d = calloc(1, sizeof(*d));
-
-	FZ_CHECK(d, "deferred backend");
-	d->mem = calloc(1, DISK_SIZE);
-	FZ_CHECK(d->mem, "deferred backend's disk");
-	d->b.ops = &dblk_ops;
-	d->b.size = DISK_SIZE;
-	d->b.block_size = 512;
-	snprintf(d->b.desc, sizeof(d->b.desc), "fuzz-deferred");
-	d->lifo = lifo;
-	return d;
-}
-
 /* ---- The function on its buses ---- */
 
 struct dq {                             /* a queue as the driver keeps it */
@@ -188,7 +88,7 @@ static struct {
 	struct pci_host host;
 	struct virtio_blk_pci v;
 	struct blk_backend *blk;
-	struct dblk *deferred;          /* blk, when it is the deferred backend */
+	struct fz_blk *deferred;        /* blk, when it is the deferred backend */
 	struct dma_as as;
 	unsigned nq;
 	uint16_t qmax;
@@ -786,7 +686,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	S.nq = 1 + (b & 3);
 	S.qmax = qmax[(b >> 2) & 3];
 	if (b & 0x10) {
-		S.deferred = dblk_new(b & 0x80);
+		S.deferred = fz_blk_new(DISK_SIZE, MAX_NQ * VIRTIO_BLK_MAX_QUEUE_SIZE, b & 0x80);
 		S.blk = &S.deferred->b;
 	} else {
 		ret = blk_open_ram(&S.blk, DISK_SIZE);
@@ -931,7 +831,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				break;
 			if (m & 0x80)
 				S.deferred->fail = fz_u32(&f);
-			dblk_complete(S.deferred, m & 0x40 ? ~0u : m & 7);
+			fz_blk_complete(S.deferred, m & 0x40 ? ~0u : m & 7);
 			break;
 		}
 		}

@@ -279,6 +279,31 @@ def nvme_seeds():
     seeds["bad-doorbells"] = (u8(0x15) + enable + put(0, 0, sqe(0x0C, 1)) + sq_db(0, 1)
                               + sq_db(0, 200) + cq_db(3, 1) + u8(9)
                               + u8(0) + u8(0) + u8(3) + u64(0))       # CC = 0
+    # The deferred backend (configuration bit 5, then its own byte): I/O
+    # left in flight across completions in either order, failures, queue
+    # deletion, a reset whose drain fails, BME off, save, and a backend that
+    # takes two submissions at a time.
+    def backend(m, fail=None, err=None, limit=None):      # op 14
+        out = u8(14) + u8(m | (0x10 if fail is not None else 0) | (0x40 if err is not None else 0)
+                         | (0x80 if limit is not None else 0))
+        out += u32(fail) if fail is not None else b""
+        out += u8(err) if err is not None else b""
+        return out + (u8(limit) if limit is not None else b"")
+
+    poll = u8(9)
+    seeds["deferred-polled"] = (u8(0x35) + u8(0x00) + enable + admin + io + backend(2) + poll
+                                + backend(8, fail=0x5) + poll + cq_db(1, 0) + teardown)
+    seeds["deferred-delete-inflight"] = (u8(0x35) + u8(0x01) + enable + admin + io + teardown
+                                         + backend(8) + poll + cq_db(0, 9))
+    seeds["deferred-reset-poll-fails"] = (u8(0x35) + u8(0x00) + enable + admin + io + backend(0x20)
+                                          + u8(10) + enable + admin + backend(8) + poll + io
+                                          + backend(8) + poll)
+    seeds["deferred-trapped-limit"] = (u8(0x34) + u8(2 << 2 | 2) + enable + admin + io
+                                       + backend(0, err=1) + io + backend(0x20) + io
+                                       + backend(0, limit=1) + io + teardown)
+    seeds["deferred-pci-gate-save"] = (u8(0xB5) + u8(0x05) + enable + admin + io + u8(12) + u8(0)
+                                       + backend(3) + poll + u8(12) + u8(1) + u8(11) + u8(0)
+                                       + backend(8) + poll + io + u8(10) + backend(8) + poll)
     write("nvme", seeds)
 
 
@@ -354,6 +379,84 @@ def pci_seeds():
         + u8(9) + u8(0) + u8(5 << 1)
         + ecam_w(DEV_A, MSIX_CAP + 2, 0x8000, 2)
         + u8(14) + u8(3) + u8(12) + u8(0) + u8(7))
+
+    # The later operations: op 13 with bit 1 of its selector, bits 2-3 the
+    # operation, bits 4-7 its flags.
+    def later(op, flags):
+        return u8(13) + u8(2 | op << 2 | flags << 4)
+
+    def cf8_read(off, length):
+        return later(0, off) + u8({1: 0, 2: 1, 4: 2, 8: 3, 3: 7}[length])
+
+    def window(dev, bar, off, length=4, misalign=False, bad_fd=False):
+        lens = {0: 0, 1: 1, 2: 2, 4: 3, 8: 4, 3: 6, 16: 7}
+        return (later(1, lens[length] | (8 if misalign else 0)) + u8(dev)
+                + u8(bar | (0x80 if bad_fd else 0)) + u16(off))
+
+    def dma(dev, what, gpa=0):                # 0 attach, 1 detach, 2 read
+        return later(2, what) + u8(dev) + u16(gpa >> 5)
+
+    def replug(dev, flags):                   # 1 INTx, 2 config again, 4 DMA
+        return later(3, flags) + u8(dev)
+
+    def cf8_w(v, port=0, length=4):           # op 0, raw value, any port/width
+        return u8(0) + u8(1 | 4 | 8) + u32(v) + u8(port) + u8({1: 0, 2: 1, 4: 2, 8: 3, 3: 7}[length])
+
+    def cmd(dev, m):                          # op 12: IO, MEM, BME, bit 3 INTX_DISABLE
+        return u8(12) + u8(dev) + u8(m)
+
+    seeds["ioeventfd-windows"] = (
+        u8(0x80 | 8 << 1)
+        + window(1, 1, 0x40) + window(0, 2, 0x208, 8) + window(2, 1, 0x20, 0)
+        + window(0, 0, 0x2000) + window(0, 0, 0x1800) + window(0, 0, 0x0)   # MSI-X, direct, taken
+        + window(0, 4, 0x4) + window(0, 0, 0x102, 4, misalign=True) + window(0, 0, 0x100, 3)
+        + window(1, 1, 0x80, bad_fd=True) + window(1, 6, 0x0) + window(1, 1, 0x1000)
+        + b"".join(window(1, 1, 0x100 + 8 * n) for n in range(16))           # the 17th refused
+        + cmd(0, 1) + cmd(0, 3)                                              # decode off, on
+        + ecam_w(DEV_A, 0x10, 0xC8000000) + ecam_w(DEV_A, 0x10, 0xD0000000)  # moved, refused
+        + ecam_w(DEV_A, 0x10, 0xC8000000) + ecam_w(DEV_A, 0x18, 0x900000000, 8)
+        + ecam_w(DEV_B, 0x14, 0xC8000000)                                    # onto A: unmapped
+        + u8(11) + u8(0) + u8(0)                                             # sizing BAR0
+        + u8(13) + u8(0) + u8(0) + u8(14) + u8(1)                            # reset, assign
+        + u8(13) + u8(1) + u8(14) + u8(3) + replug(0, 0))
+    seeds["dma-gate"] = (
+        u8(0x80 | 1 << 1)
+        + dma(1, 0) + dma(2, 0) + dma(0, 2, 0x1000)
+        + cmd(0, 7) + cmd(1, 4) + dma(0, 2, 0x1000) + dma(1, 2, 0x1FFFE0)
+        + ecam_w(DEV_C, 4, 0x0006, 2) + cf8(DEV_C, 4) + cfc_w(0, 0x0002, 2)  # BME off by CFC
+        + dma(2, 1) + cmd(2, 4) + dma(2, 2) + dma(2, 0)                     # detached, back
+        + u8(13) + u8(0) + u8(0) + dma(0, 2)                                 # reset gates it
+        + cmd(1, 4) + u8(13) + u8(1) + dma(1, 2)
+        + cmd(0, 6) + dma(0, 1) + cmd(0, 2) + dma(0, 0))
+    seeds["cf8-reads"] = (
+        u8(0)
+        + b"".join(cf8_read(off, n) for off in range(4) for n in (1, 2, 3, 4, 8))
+        + cf8_w(0x01, 3, 1) + cf8_read(0, 4)                                 # Linux's type-1 probe
+        + cf8_w(0x80000000) + cf8_read(0, 4) + cf8_read(3, 1)
+        + cf8_w(0x12345678, 0, 2) + cf8_w(0xFFFFFFFF, 0, 8) + cf8_w(0x8000180C, 1, 4)
+        + cf8(DEV_B, 0x3C) + cfc_w(0, 0x0B, 1) + cf8_read(0, 4)
+        + u8(13) + u8(1) + cf8_read(0, 4))                                   # reset clears it
+    seeds["replug"] = (
+        u8(0x80 | 0x40 | 3 << 1)
+        + cmd(0, 7) + ecam_w(DEV_A, MSIX_CAP + 2, 0x8000, 2)
+        + u8(9) + u8(2) + u8(3) + u8(9) + u8(0) + u8(3)                     # INTx of C and A
+        + replug(0, 7) + replug(2, 3) + replug(1, 1) + replug(1, 6)
+        + cmd(2, 0xB) + replug(2, 3) + window(2, 1, 0x30, 1) + replug(2, 2)
+        + ecam_w(DEV_C, 0x14, 0xD0001000) + replug(2, 2)                     # windows refused
+        + u8(13) + u8(1) + replug(0, 1) + dma(0, 2))
+    seeds["config-hooks"] = (
+        u8(0x80 | 4 << 1)
+        + cf8(DEV_A, 0x04) + cfc_w(0, 0xFFFF0007) + cfc_w(2, 0xF9, 1) + cfc_w(1, 0x04, 1)
+        + u8(2) + u8(1) + u8(7) + u32(0xAABBCC)                              # 3 bytes: dropped
+        + cfc_w(3, 0x1234, 2)                                                # crosses: dropped
+        + ecam_w(DEV_B, 0x10, 0xC0FFEE00C0020000, 8) + ecam_w(DEV_B, 0xFFC, 0x1, 8)
+        + u8(4) + u8(0) + u8(3) + u8(devfn_sel(DEV_C)) + u8(0x12 << 1) + value64(1)  # 8 at 0x12
+        + ecam_w(DEV_A, 0x3C, 0x0A, 1) + ecam_w(0, 4, 0x6, 2)                # the bridge: no hook
+        + u8(10) + u8(2) + u8(0) + u8(0x3C << 1) + u8(3) + u8(1) + u32(5)   # length 3: dropped
+        + u8(10) + u8(2) + u8(1) + u32(0x1000) + u8(4) + u8(1) + u32(5)     # beyond 4 KiB
+        + u8(10) + u8(0) + u8(0) + u8(0x7E << 1) + u8(2) + u8(1) + u32(0x4000)
+        + u8(11) + u8(1) + u8(1) + cmd(2, 0xF) + u8(14) + u8(3)
+        + u8(13) + u8(0) + u8(2) + u8(13) + u8(1))
     write("pci_config", seeds)
 
 
@@ -748,6 +851,72 @@ def viommu_seeds():
         + xlate(sid(0), iova_raw(1 << 39), 1) + xlate(sid(0), iova_raw(0x201000), 1)
         + qi_on(1) + qi_iotlb(3, 7, iova_page(0), 0) + qi_wait(5) + commit
         + dma(sid(0), iova_page(0), 4096, True) + xlate(sid(0), iova_page(1), 1))
+
+    # Two-stage (configuration bit 3): the guest unit over a host unit and
+    # the VM's host domain, DMA nested (bit 0 clear) or through the shadow
+    # composer (bit 0 set); bit 2 then maps the host side in 4K pages and
+    # gives the composer tight budgets. Descriptors with the granularity
+    # exact (op_qi_put: gran = 1 + (m >> 3) % 3).
+    def inv_iotlb(g, did=0, iova=iova_page(0), am=0):     # 1 global, 2 domain, 3 page
+        return u8(9) + u8({1: 1, 2: 11, 3: 16}[g]) + u8(did) + iova + u8(am)
+
+    def inv_ctx(g, did=0, s=sid(0)):                     # 1 global, 2 domain, 3 device
+        return u8(9) + u8({1: 0, 2: 10, 3: 20}[g]) + u8(did) + s
+
+    def done(slot):                                       # a wait with status, then the tail
+        return qi_wait(0x100 + slot, slot=slot) + commit
+
+    raw_sid = u8(0xF0) + u16(0x0200)                      # 02:00.0: behind no host domain
+    dmas = (dma(sid(0), iova_page(0, 0x800), 12 * 1024, True) + dma(sid(0), iova_page(0), 8192, False)
+            + dma(sid(0), iova_raw(0x401FF000), 0x2000, True)            # 2M in RAM, then beyond
+            + dma(sid(0), iova_raw(0x80001000), 4096, True)              # 1G page at 2G
+            + dma(sid(1), iova_page(0), 64, True) + dma(sid(2), iova_page(0), 64, False)
+            + dma(raw_sid, iova_page(0), 64, True))
+    seeds["nested-host-dma"] = (
+        u8(0x08) + events + tables + translation_on() + qi_on(0)
+        + xlate(sid(0), iova_page(0, 0x123), 3) + xlate(sid(0), iova_big(0, 0x1230), 3) + dmas
+        # repointed without an invalidation: the cached entry may serve
+        + sl_leaf(3, 0, 7) + dma(sid(0), iova_page(0), 4096, True) + xlate(sid(0), iova_page(0), 1)
+        + inv_iotlb(3, 5, iova_page(0)) + done(0) + dma(sid(0), iova_page(0), 4096, True)
+        + sl_super(4, 0, 0, 1) + dma(sid(0), iova_big(0, 0x10000), 0x100, False)
+        + inv_iotlb(2, 5) + done(1) + dma(sid(0), iova_big(0, 0x10000), 0x100, True)
+        + reg_inv(True, 3, 5, iova_page(0) + u8(2)) + dma(sid(0), iova_page(1), 0x100, False)
+        + ctx(0x18, 0, 3) + inv_ctx(3, 5, sid(0)) + done(2) + dma(sid(0), iova_page(2), 64, True)
+        + inv_ctx(1) + inv_iotlb(1) + done(3) + dma(sid(0), iova_page(2), 64, True)
+        + gcmd(TE, False) + dma(sid(0), iova_page(0x110), 4096, True)
+        + dma(raw_sid, iova_page(0x110), 64, True) + reset + dma(sid(0), iova_page(3), 100, True))
+    seeds["nested-host-4k"] = (
+        u8(0x0C) + events + tables + translation_on() + qi_on(0) + dmas
+        + xlate(sid(0), iova_big(0, 0x12340), 3) + xlate(sid(0), iova_big(0, 0x45670), 3)
+        + sl_super(4, 0, 0, 1) + dma(sid(0), iova_big(0, 0x12000), 0x2000, True)
+        + inv_iotlb(3, 5, iova_big(0, 0x12000), 0) + done(0)
+        + dma(sid(0), iova_big(0, 0x12000), 0x2000, True) + dma(sid(0), iova_big(0, 0x12000), 0x2000, False))
+    seeds["shadow-compose"] = (
+        u8(0x09) + events + tables + translation_on() + qi_on(0) + dmas
+        # mapped: not shadowed until the guest invalidates (Caching Mode)
+        + sl_leaf(3, 4, 4) + dma(sid(0), iova_page(4), 64, True)
+        + inv_iotlb(3, 5, iova_page(4)) + done(0) + dma(sid(0), iova_page(4), 64, True)
+        # repointed and removed: the old pages until the domain is invalidated
+        + sl_leaf(3, 0, 8) + sl_leaf(3, 2, 0, 0) + dma(sid(0), iova_page(0), 64, True)
+        + inv_iotlb(2, 5) + done(1) + dma(sid(0), iova_page(0), 64, True)
+        + dma(sid(0), iova_page(2), 64, False)
+        # a 2M page made read-only, a 4K range invalidation with AM
+        + sl_super(4, 0, 0, 1) + inv_iotlb(3, 5, iova_big(0), 9) + done(2)
+        + dma(sid(0), iova_big(0, 0x800), 64, True) + dma(sid(0), iova_big(0, 0x800), 64, False)
+        # 00:04.0 joins domain 5, then gets a table of its own
+        + ctx(0x20, 0, 5) + inv_ctx(1) + done(3) + dma(sid(1), iova_page(0), 64, False)
+        + ctx(0x20, 6, 2) + sl_table(6, 0, 7) + sl_table(7, 0, 8) + sl_table(8, 0, 9)
+        + sl_leaf(9, 0, 0x20) + inv_ctx(3, 2, sid(1)) + done(0) + dma(sid(1), iova_page(0), 64, True)
+        + inv_iotlb(1) + done(1) + dma(sid(1), iova_page(0), 64, True)
+        + reg_inv(True, 3, 5, iova_page(0) + u8(0)) + reg_inv(False, 1, 0, sid(0))
+        + gcmd(TE, False) + dma(sid(0), iova_page(0x120), 4096, True) + gcmd(TE)
+        + dma(sid(0), iova_page(3), 64, True) + reset + dma(sid(0), iova_page(0x130), 64, True))
+    seeds["shadow-tight-4k"] = (
+        u8(0x0D) + events + tables + sl_table(0, 1, 0) + sl_table(0, 2, 1) + translation_on()
+        + qi_on(0) + dmas + ctx(0x20, 5, 6) + sl_table(5, 0, 10) + sl_table(10, 0, 11)
+        + sl_table(11, 0, 12) + sl_leaf(12, 0, 3) + inv_ctx(1) + inv_iotlb(1) + done(0)
+        + dma(sid(1), iova_page(0), 64, True) + sl_leaf(3, 5, 5) + inv_iotlb(3, 5, iova_page(5))
+        + done(1) + dma(sid(0), iova_page(5), 64, True))
     write("viommu", seeds)
 
 

@@ -10,6 +10,9 @@
 #   run.sh merge name       minimises $BUILD/fuzz/corpus/<name> plus the seeds
 #                           into $BUILD/fuzz/min/<name> (libFuzzer -merge=1)
 #   run.sh repro name file  runs one input once (a crash file, a seed)
+#   run.sh coverage [name...]  line/region coverage of each harness's target
+#                           files reached by its grown corpus and seeds
+#                           (harnesses built by `make fuzz-coverage`)
 set -u
 cd "$(dirname "$0")/../.."
 BUILD=${BUILD:-build}
@@ -105,8 +108,75 @@ run_smoke() {
 	done
 }
 
+# The source files each harness is there to exercise (its coverage report).
+targets() {
+	case "$1" in
+	boot) echo src/vmm/boot.c src/vmm/boot_elf.c src/vmm/boot_pvh.c src/vmm/boot_multiboot.c ;;
+	pci_config) echo src/pci/pci.c src/pci/pci_host.c ;;
+	nvme) echo src/devices/nvme_ctrl.c src/devices/nvme_queue.c src/devices/nvme_io.c src/devices/nvme_pci.c ;;
+	iopt) echo src/iommu/iopt_vtd.c ;;
+	vtd_tables) echo src/iommu/vtd.c src/iommu/vtd_cache.c src/iommu/vtd_fault.c ;;
+	virtio) echo src/devices/virtio_pci.c src/devices/virtqueue.c src/devices/virtio_blk.c ;;
+	viommu) echo src/iommu/viommu.c src/iommu/viommu_qi.c src/iommu/viommu_ir.c src/iommu/stage2.c src/iommu/viommu_shadow.c src/iommu/dma.c ;;
+	esac
+}
+
+# Replays build/fuzz/corpus/<name> plus the seeds once through the
+# profile-instrumented harness in $BUILD/fuzzcov and reports, per target
+# file, the lines, regions and functions reached (llvm-cov), with an HTML
+# view of every line in $BUILD/fuzzcov/html/<name>/.
+run_coverage() {
+	local cov=$BUILD/fuzzcov names name bin prof files
+	local profdata=${LLVM_PROFDATA:-llvm-profdata-14} llvmcov=${LLVM_COV:-llvm-cov-14}
+	command -v "$profdata" >/dev/null && command -v "$llvmcov" >/dev/null ||
+		{ echo "coverage: $profdata/$llvmcov missing (WARDEN_WITH_COVERAGE=1 scripts/deps.sh)" >&2; return 1; }
+	names=("$@")
+	[ ${#names[@]} -eq 0 ] && mapfile -t names < <(harnesses)
+	: >"$cov/report.txt"
+	for name in "${names[@]}"; do
+		bin=$cov/fuzz_$name
+		prof=$cov/prof/$name
+		rm -rf "$prof" "$cov/html/$name"
+		mkdir -p "$prof" "$out/corpus/$name"
+		# -runs=0: load (and so run) every input, then stop.
+		LLVM_PROFILE_FILE="$prof/%p.profraw" "$bin" -runs=0 -timeout=25 -rss_limit_mb=4096 \
+			"$out/corpus/$name" "$seeds/$name" >"$prof/replay.log" 2>&1 ||
+			{ echo "coverage: fuzz_$name failed replaying its corpus (log $prof/replay.log)" >&2; return 1; }
+		"$profdata" merge -sparse -o "$prof/merged.profdata" "$prof"/*.profraw || return 1
+		# shellcheck disable=SC2046
+		files=$(targets "$name")
+		{
+			echo "== fuzz_$name: $(ls "$out/corpus/$name" | wc -l) corpus inputs + $(ls "$seeds/$name" | wc -l) seeds"
+			# shellcheck disable=SC2086
+			"$llvmcov" report "$bin" -instr-profile="$prof/merged.profdata" $files
+		} | tee -a "$cov/report.txt"
+		# shellcheck disable=SC2086
+		"$llvmcov" show "$bin" -instr-profile="$prof/merged.profdata" -format=html \
+			-output-dir="$cov/html/$name" $files >/dev/null
+	done
+	# A file is often reached by more than one harness (vtd.c by
+	# fuzz_vtd_tables and fuzz_viommu, pci.c by fuzz_pci_config and the
+	# device harnesses): the union over every harness run above.
+	if [ ${#names[@]} -gt 1 ]; then
+		local objs=() all=()
+		for name in "${names[@]}"; do
+			objs+=(-object "$cov/fuzz_$name")
+			# shellcheck disable=SC2207
+			all+=($(targets "$name"))
+		done
+		"$profdata" merge -sparse -o "$cov/all.profdata" "$cov"/prof/*/merged.profdata || return 1
+		{
+			echo "== all harnesses together"
+			"$llvmcov" report "${objs[@]:1}" -instr-profile="$cov/all.profdata" \
+				$(printf '%s\n' "${all[@]}" | sort -u)
+		} | tee -a "$cov/report.txt"
+	fi
+	echo "report: $cov/report.txt; every line: $cov/html/<name>/index.html"
+}
+
 case "${1:-}" in
 available) available ;;
+coverage) shift; run_coverage "$@" ;;
 fuzz) shift; run_fuzz "$@" ;;
 smoke) run_smoke ;;
 merge)
@@ -120,5 +190,5 @@ repro)
 	[ $# -eq 3 ] || { echo "usage: $0 repro <name> <file>" >&2; exit 2; }
 	"$out/fuzz_$2" -runs=1 "$3"
 	;;
-*) echo "usage: $0 available | fuzz [name...] | smoke | merge <name> | repro <name> <file>" >&2; exit 2 ;;
+*) echo "usage: $0 available | fuzz [name...] | smoke | coverage [name...] | merge <name> | repro <name> <file>" >&2; exit 2 ;;
 esac
