@@ -726,11 +726,16 @@ def viommu_seeds():
     def qi_on(qs=0):
         return u8(11) + u8(qs)
 
-    def qi_cc(g, did=0, s=sid(0), fm=0):
-        return u8(9) + u8(0 + 5 * ((g - 1) + 3 * fm)) + u8(did) + s
+    def qi_m(kind, g, top=0):
+        # op_qi_put: m % 5 the descriptor, (m >> 3) % 3 + 1 its granularity,
+        # m >> 6 the function mask (context) or DR/DW (IOTLB).
+        return next(m for m in range(256) if m % 5 == kind and (m >> 3) % 3 == g - 1 and m >> 6 == top)
 
-    def qi_iotlb(g, did=0, iova=iova_page(0), am=0):
-        return u8(9) + u8(1 + 5 * (g - 1)) + u8(did) + iova + u8(am)
+    def qi_cc(g, did=0, s=sid(0), fm=0):                 # 1 global, 2 domain, 3 device
+        return u8(9) + u8(qi_m(0, g, fm)) + u8(did) + s
+
+    def qi_iotlb(g, did=0, iova=iova_page(0), am=0):     # 1 global, 2 domain, 3 page
+        return u8(9) + u8(qi_m(1, g)) + u8(did) + iova + u8(am)
 
     def qi_iec(index=0, selective=False):
         m = 2 + (5 if selective else 0)                     # m & 8 for 7 = 0b111: no
@@ -857,12 +862,6 @@ def viommu_seeds():
     # composer (bit 0 set); bit 2 then maps the host side in 4K pages and
     # gives the composer tight budgets. Descriptors with the granularity
     # exact (op_qi_put: gran = 1 + (m >> 3) % 3).
-    def inv_iotlb(g, did=0, iova=iova_page(0), am=0):     # 1 global, 2 domain, 3 page
-        return u8(9) + u8({1: 1, 2: 11, 3: 16}[g]) + u8(did) + iova + u8(am)
-
-    def inv_ctx(g, did=0, s=sid(0)):                     # 1 global, 2 domain, 3 device
-        return u8(9) + u8({1: 0, 2: 10, 3: 20}[g]) + u8(did) + s
-
     def done(slot):                                       # a wait with status, then the tail
         return qi_wait(0x100 + slot, slot=slot) + commit
 
@@ -877,45 +876,45 @@ def viommu_seeds():
         + xlate(sid(0), iova_page(0, 0x123), 3) + xlate(sid(0), iova_big(0, 0x1230), 3) + dmas
         # repointed without an invalidation: the cached entry may serve
         + sl_leaf(3, 0, 7) + dma(sid(0), iova_page(0), 4096, True) + xlate(sid(0), iova_page(0), 1)
-        + inv_iotlb(3, 5, iova_page(0)) + done(0) + dma(sid(0), iova_page(0), 4096, True)
+        + qi_iotlb(3, 5, iova_page(0)) + done(0) + dma(sid(0), iova_page(0), 4096, True)
         + sl_super(4, 0, 0, 1) + dma(sid(0), iova_big(0, 0x10000), 0x100, False)
-        + inv_iotlb(2, 5) + done(1) + dma(sid(0), iova_big(0, 0x10000), 0x100, True)
+        + qi_iotlb(2, 5) + done(1) + dma(sid(0), iova_big(0, 0x10000), 0x100, True)
         + reg_inv(True, 3, 5, iova_page(0) + u8(2)) + dma(sid(0), iova_page(1), 0x100, False)
-        + ctx(0x18, 0, 3) + inv_ctx(3, 5, sid(0)) + done(2) + dma(sid(0), iova_page(2), 64, True)
-        + inv_ctx(1) + inv_iotlb(1) + done(3) + dma(sid(0), iova_page(2), 64, True)
+        + ctx(0x18, 0, 3) + qi_cc(3, 5, sid(0)) + done(2) + dma(sid(0), iova_page(2), 64, True)
+        + qi_cc(1) + qi_iotlb(1) + done(3) + dma(sid(0), iova_page(2), 64, True)
         + gcmd(TE, False) + dma(sid(0), iova_page(0x110), 4096, True)
         + dma(raw_sid, iova_page(0x110), 64, True) + reset + dma(sid(0), iova_page(3), 100, True))
     seeds["nested-host-4k"] = (
         u8(0x0C) + events + tables + translation_on() + qi_on(0) + dmas
         + xlate(sid(0), iova_big(0, 0x12340), 3) + xlate(sid(0), iova_big(0, 0x45670), 3)
         + sl_super(4, 0, 0, 1) + dma(sid(0), iova_big(0, 0x12000), 0x2000, True)
-        + inv_iotlb(3, 5, iova_big(0, 0x12000), 0) + done(0)
+        + qi_iotlb(3, 5, iova_big(0, 0x12000), 0) + done(0)
         + dma(sid(0), iova_big(0, 0x12000), 0x2000, True) + dma(sid(0), iova_big(0, 0x12000), 0x2000, False))
     seeds["shadow-compose"] = (
         u8(0x09) + events + tables + translation_on() + qi_on(0) + dmas
         # mapped: not shadowed until the guest invalidates (Caching Mode)
         + sl_leaf(3, 4, 4) + dma(sid(0), iova_page(4), 64, True)
-        + inv_iotlb(3, 5, iova_page(4)) + done(0) + dma(sid(0), iova_page(4), 64, True)
+        + qi_iotlb(3, 5, iova_page(4)) + done(0) + dma(sid(0), iova_page(4), 64, True)
         # repointed and removed: the old pages until the domain is invalidated
         + sl_leaf(3, 0, 8) + sl_leaf(3, 2, 0, 0) + dma(sid(0), iova_page(0), 64, True)
-        + inv_iotlb(2, 5) + done(1) + dma(sid(0), iova_page(0), 64, True)
+        + qi_iotlb(2, 5) + done(1) + dma(sid(0), iova_page(0), 64, True)
         + dma(sid(0), iova_page(2), 64, False)
         # a 2M page made read-only, a 4K range invalidation with AM
-        + sl_super(4, 0, 0, 1) + inv_iotlb(3, 5, iova_big(0), 9) + done(2)
+        + sl_super(4, 0, 0, 1) + qi_iotlb(3, 5, iova_big(0), 9) + done(2)
         + dma(sid(0), iova_big(0, 0x800), 64, True) + dma(sid(0), iova_big(0, 0x800), 64, False)
         # 00:04.0 joins domain 5, then gets a table of its own
-        + ctx(0x20, 0, 5) + inv_ctx(1) + done(3) + dma(sid(1), iova_page(0), 64, False)
+        + ctx(0x20, 0, 5) + qi_cc(1) + done(3) + dma(sid(1), iova_page(0), 64, False)
         + ctx(0x20, 6, 2) + sl_table(6, 0, 7) + sl_table(7, 0, 8) + sl_table(8, 0, 9)
-        + sl_leaf(9, 0, 0x20) + inv_ctx(3, 2, sid(1)) + done(0) + dma(sid(1), iova_page(0), 64, True)
-        + inv_iotlb(1) + done(1) + dma(sid(1), iova_page(0), 64, True)
+        + sl_leaf(9, 0, 0x20) + qi_cc(3, 2, sid(1)) + done(0) + dma(sid(1), iova_page(0), 64, True)
+        + qi_iotlb(1) + done(1) + dma(sid(1), iova_page(0), 64, True)
         + reg_inv(True, 3, 5, iova_page(0) + u8(0)) + reg_inv(False, 1, 0, sid(0))
         + gcmd(TE, False) + dma(sid(0), iova_page(0x120), 4096, True) + gcmd(TE)
         + dma(sid(0), iova_page(3), 64, True) + reset + dma(sid(0), iova_page(0x130), 64, True))
     seeds["shadow-tight-4k"] = (
         u8(0x0D) + events + tables + sl_table(0, 1, 0) + sl_table(0, 2, 1) + translation_on()
         + qi_on(0) + dmas + ctx(0x20, 5, 6) + sl_table(5, 0, 10) + sl_table(10, 0, 11)
-        + sl_table(11, 0, 12) + sl_leaf(12, 0, 3) + inv_ctx(1) + inv_iotlb(1) + done(0)
-        + dma(sid(1), iova_page(0), 64, True) + sl_leaf(3, 5, 5) + inv_iotlb(3, 5, iova_page(5))
+        + sl_table(11, 0, 12) + sl_leaf(12, 0, 3) + qi_cc(1) + qi_iotlb(1) + done(0)
+        + dma(sid(1), iova_page(0), 64, True) + sl_leaf(3, 5, 5) + qi_iotlb(3, 5, iova_page(5))
         + done(1) + dma(sid(0), iova_page(5), 64, True))
     write("viommu", seeds)
 
