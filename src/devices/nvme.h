@@ -453,10 +453,15 @@ unsigned nvme_ctrl_poll(struct nvme_ctrl *c, bool full_scan, unsigned *inflight)
 /* Function-level reset (PCI reset/FLR): a controller reset, then every
  * register back to its power-on value. */
 void nvme_ctrl_reset(struct nvme_ctrl *c);
+/* Completes every request still on the backend, posting its completion
+ * (and interrupt) as it would have been: afterwards nothing is in flight, so
+ * the controller can be saved. A backend that fails meanwhile makes the
+ * controller fatal (CSTS.CFS) and leaves what it holds in flight. */
+void nvme_ctrl_quiesce(struct nvme_ctrl *c);
 /* Register state, features and queue definitions; returns the size, or
  * -ENOSPC, or -EBUSY while commands are in flight on the backend (those are
- * not migratable: quiesce first - stop the engine; the emulated attachment
- * has none between exits). buf == NULL: the size. */
+ * not migratable: quiesce first - nvme_pci_stop() or nvme_ctrl_quiesce();
+ * the emulated attachment has none between exits). buf == NULL: the size. */
 int nvme_ctrl_save(struct nvme_ctrl *c, void *buf, size_t len);
 /* 0 or -EINVAL (a record that does not describe a consistent controller). */
 int nvme_ctrl_load(struct nvme_ctrl *c, const void *buf, size_t len);
@@ -526,7 +531,8 @@ int nvme_pci_init(struct nvme_pci *n, const struct nvme_pci_config *cfg);
 struct pci_device *nvme_pci_dev(struct nvme_pci *n);
 /* Passthrough: starts the engine thread (emulated: nothing to do). */
 int nvme_pci_start(struct nvme_pci *n);
-/* Stops and joins the engine; a no-op when it is not running. Safe against
+/* Stops and joins the engine (if it runs), then quiesces the controller
+ * (nvme_ctrl_quiesce): nothing is left in flight for a save. Safe against
  * nvme_pci_stats from another thread. */
 void nvme_pci_stop(struct nvme_pci *n);
 void nvme_pci_destroy(struct nvme_pci *n);

@@ -856,6 +856,13 @@ void nvme_ctrl_destroy(struct nvme_ctrl *c)
 	c->inited = false;
 }
 
+void nvme_ctrl_quiesce(struct nvme_ctrl *c)
+{
+	pthread_mutex_lock(&c->lock);
+	nvme_drain(c, false);
+	nvme_unlock(c);
+}
+
 void nvme_ctrl_reset(struct nvme_ctrl *c)
 {
 	pthread_mutex_lock(&c->lock);

@@ -318,6 +318,9 @@ void nvme_pci_stop(struct nvme_pci *n)
 		n->engine_stats.cpu_ns += cpu;
 		n->engine_stats.wall_ns += nvme_clock_ns(CLOCK_MONOTONIC) - n->engine_t0;
 	}
+	/* The engine stops between rounds, with requests possibly still on
+	 * the backend: finish them, so a save after a stop finds none. */
+	nvme_ctrl_quiesce(&n->ctrl);
 	pthread_mutex_unlock(&n->engine_lock);
 }
 

@@ -110,6 +110,13 @@ static void viommu_fault_notify(void *opaque, const struct vtd_fault_record *rec
 	viommu_fx_run(v, &fx);
 }
 
+/* One guest action (a register write, a reset) has run all it caused. */
+static void viommu_pass_done(struct viommu *v)
+{
+	if (v->hooks && v->hooks->pass_done)
+		v->hooks->pass_done(v->hooks_opaque);
+}
+
 void viommu_fx_run(struct viommu *v, struct viommu_fx *fx)
 {
 	int ret;
@@ -615,6 +622,7 @@ static void viommu_mmio_write(void *opaque, uint64_t off, uint64_t data, unsigne
 	write_locked(v, off, len == 4 ? (uint32_t)data : data, len, &fx);
 	pthread_mutex_unlock(&v->lock);
 	viommu_fx_run(v, &fx);
+	viommu_pass_done(v);
 }
 
 static const struct bus_ops viommu_bus_ops = {
@@ -729,6 +737,7 @@ void viommu_reset(struct viommu *v)
 	reset_locked(v);
 	pthread_mutex_unlock(&v->lock);
 	viommu_fx_run(v, &fx);
+	viommu_pass_done(v);
 }
 
 struct vtd_unit *viommu_unit(struct viommu *v)

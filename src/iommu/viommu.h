@@ -63,6 +63,10 @@ struct viommu_hooks {
 				  uint64_t addr, uint64_t size);
 	void (*context_invalidated)(void *opaque);   /* also after TE / SRTP changes and reset */
 	void (*irq_invalidated)(void *opaque);       /* IEC invalidation, IRE / SIRTP / CFI changes, reset */
+	/* After every register write and reset, once the hooks it caused (a
+	 * whole queued-invalidation pass: any number of descriptors) have run:
+	 * where one guest action's work is budgeted, the budget renews here. */
+	void (*pass_done)(void *opaque);
 };
 
 struct viommu_cfg {

@@ -54,6 +54,15 @@ int viommu_shadow_init(struct viommu_shadow *s, const struct viommu_shadow_cfg *
 	return 0;
 }
 
+/* On entry to a hook (lock held): a guest action's first hook renews the
+ * entry budget; with cfg.passes the rest of its pass shares it. */
+static void budget_open(struct viommu_shadow *s)
+{
+	if (!s->in_pass)
+		s->budget = s->cfg.max_entries;
+	s->in_pass = s->cfg.passes;
+}
+
 /* ---- one resync window ---- */
 
 struct collect {
@@ -216,7 +225,7 @@ static void resync_range(struct viommu_shadow *s, struct viommu_shadow_dom *sd, 
 {
 	struct vtd_unit *gu = s->cfg.guest;
 	uint64_t pgsizes = IOPT_PAGE_4K | (gu->caps.sp_2m ? IOPT_PAGE_2M : 0) | (gu->caps.sp_1g ? IOPT_PAGE_1G : 0);
-	uint64_t budget = s->cfg.max_entries, cur = start;
+	uint64_t cur = start;
 
 	while (cur < end) {
 		struct collect c = { .s = s, .sd = sd, .start = cur, .end = end, .stop = end };
@@ -225,12 +234,12 @@ static void resync_range(struct viommu_shadow *s, struct viommu_shadow_dom *sd, 
 
 		s->nr_want = s->nr_have = s->nr_leaves = 0;
 		ret = iopt_vtd_enum(&gu->mem, sd->slptptr, sd->levels, gu->caps.haw, pgsizes,
-				    cur, end - cur, &budget, want_leaf, &c);
+				    cur, end - cur, &s->budget, want_leaf, &c);
 		if (ret < 0) {
 			/* Fail safe: what could not be read is not mapped. */
 			s->stats.truncated++;
-			guest_error("viommu: guest domain %u tables at GPA 0x%llx too large to shadow "
-				    "(%llu entries read); IOVA 0x%llx-0x%llx left unmapped",
+			guest_error("viommu: guest domain %u tables at GPA 0x%llx: this guest action's "
+				    "budget of %llu entries read is spent; IOVA 0x%llx-0x%llx left unmapped",
 				    sd->did, (unsigned long long)sd->slptptr,
 				    (unsigned long long)s->cfg.max_entries, (unsigned long long)cur,
 				    (unsigned long long)end);
@@ -370,6 +379,7 @@ int viommu_shadow_add_device(struct viommu_shadow *s, uint16_t guest_sid, uint16
 		ret = -ENOSPC;
 		goto out;
 	}
+	s->budget = s->cfg.max_entries;     /* the VMM's setup, not a guest action */
 	d = &s->devs[s->nr_devs++];
 	d->guest_sid = guest_sid;
 	d->host_sid = host_sid;
@@ -389,6 +399,7 @@ void viommu_shadow_context_changed(struct viommu_shadow *s)
 	uint64_t t0 = now_ns();
 
 	pthread_mutex_lock(&s->lock);
+	budget_open(s);
 	for (unsigned i = 0; i < s->nr_devs; i++)
 		reattach(s, &s->devs[i], target_of(s, s->devs[i].guest_sid));
 	dom_gc(s);
@@ -402,6 +413,7 @@ void viommu_shadow_iotlb_invalidated(struct viommu_shadow *s, int gran, uint16_t
 	uint64_t t0 = now_ns();
 
 	pthread_mutex_lock(&s->lock);
+	budget_open(s);
 	s->stats.syncs++;
 	for (unsigned i = 0; i < s->nr_doms; i++) {
 		struct viommu_shadow_dom *sd = &s->doms[i];
@@ -422,6 +434,13 @@ void viommu_shadow_iotlb_invalidated(struct viommu_shadow *s, int gran, uint16_t
 		resync_range(s, sd, start, end);
 	}
 	s->stats.ns += now_ns() - t0;
+	pthread_mutex_unlock(&s->lock);
+}
+
+void viommu_shadow_pass_done(struct viommu_shadow *s)
+{
+	pthread_mutex_lock(&s->lock);
+	s->in_pass = false;
 	pthread_mutex_unlock(&s->lock);
 }
 

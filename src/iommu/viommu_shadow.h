@@ -23,9 +23,14 @@
  * Resyncs are differential: within the invalidated range only what changed
  * is unmapped and mapped, so a domain-selective flush does not make the
  * domain's live mappings fault meanwhile. Work is bounded: at most
- * max_entries guest entries read per domain and hook (beyond it the rest of
- * the range is left unmapped - faults, never stale access), and at most
- * max_tables host table pages for all shadow domains together.
+ * max_entries guest entries read per guest action - every hook and domain
+ * of one queued-invalidation pass together when the caller marks the
+ * passes (cfg.passes, viommu_shadow_pass_done()), else per hook call -
+ * beyond which the rest of a range is left unmapped (faults, never stale
+ * access); and at most max_tables host table pages for all shadow domains
+ * together. Without a budget per pass, a guest queueing hundreds of global
+ * invalidations over tables that alias themselves held its vCPU in one
+ * exit for minutes (found by fuzz_viommu).
  *
  * Threading: the hooks serialise on the composer's lock; DMA runs
  * concurrently through the host unit. */
@@ -40,7 +45,7 @@
 #include "iommu/vtd.h"
 
 #define VIOMMU_SHADOW_MAX_DEVS    32
-#define VIOMMU_SHADOW_MAX_ENTRIES (1ull << 22)   /* default entry budget per domain resync */
+#define VIOMMU_SHADOW_MAX_ENTRIES (1ull << 22)   /* default entry budget per guest action */
 
 /* Invalidation granularity (the IOTLB invalidation's IIRG / descriptor's
  * G), numbered as enum viommu_inv_gran of iommu/viommu.h. */
@@ -57,6 +62,7 @@ struct viommu_shadow_cfg {
 	int vm_id;
 	struct iommu_domain *identity;      /* the VM's IOVA = GPA domain; NULL: block instead */
 	uint64_t max_entries;               /* 0: VIOMMU_SHADOW_MAX_ENTRIES */
+	bool passes;                        /* the budget renews at viommu_shadow_pass_done() only */
 	uint64_t max_tables;                /* 0: 4 per 2 MiB of RAM, plus 256 */
 };
 
@@ -99,6 +105,8 @@ struct viommu_shadow {
 	/* one resync window: what the guest wants, what the shadow has */
 	struct viommu_shadow_run *want, *have;
 	unsigned nr_want, nr_have, nr_leaves;
+	uint64_t budget;                    /* guest entries this action may still read */
+	bool in_pass;                       /* budget taken from since the last pass_done */
 	struct viommu_shadow_stats stats;
 };
 
@@ -118,5 +126,7 @@ void viommu_shadow_context_changed(struct viommu_shadow *s);
 void viommu_shadow_iotlb_invalidated(struct viommu_shadow *s, int gran, uint16_t did,
 				     uint64_t addr, uint64_t size);
 void viommu_shadow_stats_get(struct viommu_shadow *s, struct viommu_shadow_stats *st);
+/* The guest action whose hooks shared one budget is over (cfg.passes). */
+void viommu_shadow_pass_done(struct viommu_shadow *s);
 
 #endif

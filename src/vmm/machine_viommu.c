@@ -59,6 +59,16 @@ static void hook_context(void *opaque)
 		viommu_shadow_context_changed(&mv->shadow);
 }
 
+/* A register write's hooks have all run: the shadow's entry budget, shared
+ * by them, renews. */
+static void hook_pass_done(void *opaque)
+{
+	struct machine_viommu *mv = opaque;
+
+	if (mv->shadow_ready)
+		viommu_shadow_pass_done(&mv->shadow);
+}
+
 /* IRTEs changed: every route derived from one (IOAPIC pins, irqfd
  * vectors) is recomputed from the table as it is now. */
 static void hook_irq(void *opaque)
@@ -93,7 +103,7 @@ int machine_viommu_create(struct machine *m)
 	if (ret < 0)
 		return ret;
 	mv->stage2 = (struct vtd_stage2){ stage2_translate, mv };
-	mv->hooks = (struct viommu_hooks){ hook_iotlb, hook_context, hook_irq };
+	mv->hooks = (struct viommu_hooks){ hook_iotlb, hook_context, hook_irq, hook_pass_done };
 	mv->event_msi = (struct msi_sink){ event_msi_send, m };
 	vc = (struct viommu_cfg){
 		.mode = m->cfg.viommu == VM_VIOMMU_SHADOW ? VIOMMU_MODE_SHADOW : VIOMMU_MODE_NESTED,
@@ -120,7 +130,7 @@ int machine_viommu_create(struct machine *m)
 	if (m->cfg.viommu == VM_VIOMMU_SHADOW) {
 		struct viommu_shadow_cfg sc = {
 			.guest = viommu_unit(&mv->v), .host = m->iommu, .gmem = &m->gmem,
-			.vm_id = m->gmem.vm_id, .identity = m->domain,
+			.vm_id = m->gmem.vm_id, .identity = m->domain, .passes = true,
 		};
 
 		ret = viommu_shadow_init(&mv->shadow, &sc);

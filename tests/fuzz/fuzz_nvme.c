@@ -512,9 +512,26 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		default: {                              /* migration: save, corrupt, load */
 			static uint8_t buf[8192];
 			static uint16_t live[8192];
-			int n = on_pci ? nvme_pci_save(&P.n, buf, sizeof(buf)) : nvme_ctrl_save(c, buf, sizeof(buf));
-			unsigned flips = fz_u8(&f) % 4, nlive = 0;
+			uint8_t m = fz_u8(&f);
+			unsigned flips = m % 4, nlive = 0;
+			int n;
 
+			/* Quiesce first, as the VMM does (stopping the engine
+			 * finishes what is on the backend); or not: the save
+			 * must then refuse while anything is in flight. */
+			if (m & 4) {
+				if (on_pci)
+					nvme_pci_stop(&P.n);
+				else
+					nvme_ctrl_quiesce(c);
+				FZ_CHECK(c->blk_inflight == 0 || c->fatal, "%u requests in flight after a "
+					 "quiesce", c->blk_inflight);
+			}
+			n = on_pci ? nvme_pci_save(&P.n, buf, sizeof(buf)) : nvme_ctrl_save(c, buf, sizeof(buf));
+			if (n == -EBUSY) {
+				FZ_CHECK(c->blk_inflight, "save refused with nothing in flight");
+				break;
+			}
 			FZ_CHECK(n > 0 && (size_t)n <= sizeof(buf), "save: %d", n);
 			/* Corrupt mostly the fields in use (non-zero bytes past the
 			 * header: queue sizes, heads, tails, bases, counts). */

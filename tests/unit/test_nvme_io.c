@@ -578,6 +578,41 @@ static void test_polled_queue_depth(void **state)
 	nfx_fini(&f);
 }
 
+/* fuzz_nvme (deferred backend): a save right after stopping the engine
+ * found requests still on the backend (-EBUSY). Quiescing finishes them,
+ * completions and all, so the save that follows succeeds. */
+static void test_polled_quiesce_then_save(void **state)
+{
+	struct nfx_opts o = { .fake = true, .async = true, .polled = true };
+	static uint8_t buf[8192];
+	struct nfx f;
+	struct nvme_cqe e;
+	unsigned got = 0;
+
+	(void)state;
+	nfx_init(&f, &o);
+	nfx_enable(&f);
+	create_ioq(&f, 1, 16);
+	f.fake->hold = true;
+	for (unsigned i = 0; i < 6; i++) {
+		struct nvme_sqe s = rw_sqe(&f, NVME_CMD_READ, i, 8, G_DATA + i * 4096ull, 0);
+
+		sq_put(&f, 1, &s);
+	}
+	sq_ring(&f, 1);
+	assert_int_equal(f.c.blk_inflight, 6);
+	assert_int_equal(nvme_ctrl_save(&f.c, buf, sizeof(buf)), -EBUSY);
+	nvme_ctrl_quiesce(&f.c);
+	assert_int_equal(f.c.blk_inflight, 0);
+	while (cq_pop(&f, 1, &e)) {
+		assert_int_equal(status_of(&e), 0);
+		got++;
+	}
+	assert_int_equal(got, 6);
+	assert_true(nvme_ctrl_save(&f.c, buf, sizeof(buf)) > 0);
+	nfx_fini(&f);
+}
+
 static void test_polled_reset_with_inflight(void **state)
 {
 	struct nfx_opts o = { .fake = true, .async = true, .polled = true };
@@ -755,6 +790,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_flush_zeroes_deallocate, setup, teardown),
 		cmocka_unit_test(test_fua_read_only_and_errors),
 		cmocka_unit_test(test_polled_queue_depth),
+		cmocka_unit_test(test_polled_quiesce_then_save),
 		cmocka_unit_test(test_polled_reset_with_inflight),
 		cmocka_unit_test(test_polled_delete_sq_with_inflight),
 		cmocka_unit_test(test_hostile_fuzz),

@@ -537,6 +537,75 @@ static void test_self_linked_tables_are_bounded(void **state)
 	assert_int_equal(arena_check_canaries(&f->a), 0);
 }
 
+/* Guest table reads, counted: the guest unit's table memory wrapped. */
+static struct iopt_mem counted_inner;
+static uint64_t counted_reads;
+
+static int counted_read64(void *opaque, uint64_t addr, uint64_t *val)
+{
+	(void)opaque;
+	counted_reads++;
+	return iopt_mem_read64(&counted_inner, addr, val);
+}
+
+static void reinit_shadow(struct sfx *s, uint64_t max_entries, bool passes)
+{
+	struct vfx *f = &s->v;
+	struct viommu_shadow_cfg cfg = {
+		.guest = &f->gu, .host = &f->mmu, .gmem = &f->vm, .vm_id = VM_ID,
+		.identity = f->identity, .max_entries = max_entries, .max_tables = 64, .passes = passes,
+	};
+
+	viommu_shadow_destroy(&s->sh);
+	assert_int_equal(viommu_shadow_init(&s->sh, &cfg), 0);
+	assert_int_equal(viommu_shadow_add_device(&s->sh, SID_S, HSID(SID_S)), 0);
+}
+
+/* fuzz_viommu's timeout: a queued-invalidation pass of many global
+ * invalidations over self-linked tables read the whole budget per domain
+ * and per descriptor (minutes in one exit). With passes, every hook of one
+ * guest action shares one budget; it renews at pass_done. */
+static void test_budget_is_per_guest_action(void **state)
+{
+	struct sfx *s = *state;
+	struct vfx *f = &s->v;
+	uint64_t *t = (uint64_t *)vm_ptr(f, f->slpt, 4096), before;
+	uint8_t b[8];
+
+	for (unsigned i = 0; i < 512; i++)
+		t[i] = f->slpt | VTD_SL_R | VTD_SL_W;
+	counted_inner = f->gu.mem;
+	f->gu.mem = (struct iopt_mem){ .read64 = counted_read64 };
+
+	reinit_shadow(s, 20000, true);
+	counted_reads = 0;
+	for (unsigned i = 0; i < 50; i++)
+		viommu_shadow_iotlb_invalidated(&s->sh, VIOMMU_SHADOW_INV_GLOBAL, 0, 0, 0);
+	assert_true(counted_reads > 19000 && counted_reads <= 20000);
+	assert_int_equal(sstats(s).truncated, 1 + 50);
+	/* spent: the rest of the pass fails safe, nothing mapped */
+	assert_int_equal(dma_read(&s->as, 0, b, 8), -EFAULT);
+	/* a context change in the same pass: its context lookups only */
+	before = counted_reads;
+	viommu_shadow_context_changed(&s->sh);
+	assert_true(counted_reads - before <= 4);
+	/* the next guest action reads again */
+	viommu_shadow_pass_done(&s->sh);
+	before = counted_reads;
+	viommu_shadow_iotlb_invalidated(&s->sh, VIOMMU_SHADOW_INV_GLOBAL, 0, 0, 0);
+	assert_true(counted_reads - before > 19000 && counted_reads - before <= 20000);
+	assert_int_equal(dma_read(&s->as, 0, b, 8), 8);
+
+	/* without passes each hook call has its own budget */
+	reinit_shadow(s, 20000, false);
+	counted_reads = 0;
+	for (unsigned i = 0; i < 3; i++)
+		viommu_shadow_iotlb_invalidated(&s->sh, VIOMMU_SHADOW_INV_GLOBAL, 0, 0, 0);
+	assert_true(counted_reads > 3 * 19000 && counted_reads <= 3 * 20000);
+	f->gu.mem = counted_inner;
+	assert_int_equal(arena_check_canaries(&f->a), 0);
+}
+
 static void test_table_pages_are_limited(void **state)
 {
 	struct sfx *s = *state;
@@ -928,6 +997,7 @@ int main(void)
 		T(test_resync_touches_only_changes),
 		T(test_resync_leaves_live_mappings_alone),
 		T(test_self_linked_tables_are_bounded),
+		T(test_budget_is_per_guest_action),
 		T(test_table_pages_are_limited),
 		cmocka_unit_test_setup_teardown(test_differential_nested_vs_shadow, setup_both, teardown),
 	};

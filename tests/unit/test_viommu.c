@@ -49,6 +49,7 @@ struct fixture {
 	struct msi_rec msi[64];
 	unsigned nmsi;                     /* atomic: DMA threads raise fault events */
 	unsigned ctx_hooks, irq_hooks, iotlb_hooks;
+	unsigned passes, iotlb_hooks_at_pass;
 	enum viommu_inv_gran gran;
 	uint16_t did;
 	uint64_t addr, size;
@@ -83,8 +84,17 @@ static void hook_iotlb(void *opaque, enum viommu_inv_gran gran, uint16_t did, ui
 static void hook_ctx(void *opaque) { ((struct fixture *)opaque)->ctx_hooks++; }
 static void hook_irq(void *opaque) { ((struct fixture *)opaque)->irq_hooks++; }
 
+static void hook_pass_done(void *opaque)
+{
+	struct fixture *f = opaque;
+
+	f->passes++;
+	f->iotlb_hooks_at_pass = f->iotlb_hooks;
+}
+
 static const struct viommu_hooks hooks = {
 	.iotlb_invalidated = hook_iotlb, .context_invalidated = hook_ctx, .irq_invalidated = hook_irq,
+	.pass_done = hook_pass_done,
 };
 
 static void fixture_cfg(struct viommu_cfg *c, enum viommu_mode mode)
@@ -618,6 +628,34 @@ static void test_qi_invalidation_and_wait(void **state)
 	assert_int_equal(st.qi_waits, 3);
 	assert_int_equal(st.inv_iotlb_page, 1);
 	assert_int_equal(st.inv_context_device, 1);
+}
+
+/* One register write is one guest action: however many hooks a queued-
+ * invalidation pass calls, pass_done follows them once (the shadow's entry
+ * budget renews there). */
+static void test_pass_done_after_each_action(void **state)
+{
+	unsigned passes, hooks;
+
+	(void)state;
+	qi_enable(0);
+	passes = fx.passes;
+	hooks = fx.iotlb_hooks;
+	for (unsigned i = 0; i < 3; i++)
+		qi_put(VTD_QI_IOTLB | (uint64_t)VTD_IOTLB_GLOBAL << VTD_QI_G_SHIFT, 0);
+	qi_put(wait_desc(7, true, false), GPA_STATUS);
+	qi_commit();
+	assert_int_equal(status_word(), 7);
+	assert_int_equal(fx.iotlb_hooks, hooks + 3);
+	assert_int_equal(fx.passes, passes + 1);
+	assert_int_equal(fx.iotlb_hooks_at_pass, hooks + 3);
+	/* any register write, and a reset, end an action too */
+	(void)r32(VTD_REG_GSTS);
+	assert_int_equal(fx.passes, passes + 1);
+	w32(VTD_REG_FECTL, 0);
+	assert_int_equal(fx.passes, passes + 2);
+	viommu_reset(&fx.v);
+	assert_int_equal(fx.passes, passes + 3);
 }
 
 static void test_qi_wait_completion_interrupt(void **state)
@@ -1175,6 +1213,7 @@ int main(void)
 		T(test_gcmd_commands),
 		T(test_translate_guest_tables),
 		T(test_register_invalidation),
+		T(test_pass_done_after_each_action),
 		T(test_qi_invalidation_and_wait),
 		T(test_qi_wait_completion_interrupt),
 		T(test_qi_bad_descriptor),
