@@ -658,6 +658,14 @@ static int cands_nested(uint16_t sid, uint64_t iova, unsigned access, uint64_t *
 {
 	int k = 0;
 
+	/* Shadow mode: the guest unit's second stage looks the source-id up
+	 * on the host unit as it is (stage2_init_host), where the composer
+	 * attached its devices under host source-ids (bus | 0x80). A guest
+	 * request with one of those reaches whatever the composer attached
+	 * there - an aliasing of the harness's wiring the VMM never builds
+	 * (its stage 2 maps every device to the VM's domain): not judged. */
+	if (T.shadow && dev_index(sid ^ 0x8000) >= 0)
+		return -1;
 	if (!viommu_translation_enabled(&S.v)) {
 		/* Identity, then stage 2 with the device's own source-id. */
 		if (dev_index(sid) >= 0 && iova < RAM_SIZE)
