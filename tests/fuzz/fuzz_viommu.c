@@ -1089,19 +1089,14 @@ static const uint32_t regs64[] = {
 	FRCD(7) + 8, VTD_REG_AFLOG, 0x30, 0x38, 0x98,
 };
 
-static bool overlaps(uint64_t off, unsigned len, uint64_t a, uint64_t alen)
-{
-	return off < a + alen && a < off + len;
-}
-
 /* Classifies a register write the model accepts (4 or 8 bytes, aligned;
  * an 8-byte one of two 32-bit registers writes both) for the event rules. */
 static void classify(uint64_t off, unsigned len, uint64_t v, struct op_kind *k)
 {
-	if (overlaps(off, len, VTD_REG_FSTS, 4) || overlaps(off, len, VTD_REG_FECTL, 4) ||
-	    overlaps(off, len, VIOMMU_FRCD_OFFSET, VIOMMU_NR_FAULT_RECORDS * VTD_FRCD_SIZE))
+	if (overlap(off, len, VTD_REG_FSTS, 4) || overlap(off, len, VTD_REG_FECTL, 4) ||
+	    overlap(off, len, VIOMMU_FRCD_OFFSET, VIOMMU_NR_FAULT_RECORDS * VTD_FRCD_SIZE))
 		k->fault_regs = true;
-	if (overlaps(off, len, VTD_REG_ICS, 4) || overlaps(off, len, VTD_REG_IECTL, 4))
+	if (overlap(off, len, VTD_REG_ICS, 4) || overlap(off, len, VTD_REG_IECTL, 4))
 		k->comp_regs = true;
 	/* Both are 8-aligned: an 8-byte write at them starts there. */
 	if (off == VTD_REG_FECTL) {

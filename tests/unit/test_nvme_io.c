@@ -578,6 +578,21 @@ static void test_polled_queue_depth(void **state)
 	nfx_fini(&f);
 }
 
+/* An enabled controller with I/O queue 1 (16 entries) and n reads of 4 KiB
+ * to gpa + i * 4 KiB put in SQ 1 (not rung) over a backend that holds
+ * them until asked to complete. */
+static void polled_held_reads(struct nfx *f, unsigned n, uint64_t gpa)
+{
+	nfx_enable(f);
+	create_ioq(f, 1, 16);
+	f->fake->hold = true;
+	for (unsigned i = 0; i < n; i++) {
+		struct nvme_sqe s = rw_sqe(f, NVME_CMD_READ, i, 8, gpa + i * 4096ull, 0);
+
+		sq_put(f, 1, &s);
+	}
+}
+
 /* fuzz_nvme (deferred backend): a save right after stopping the engine
  * found requests still on the backend (-EBUSY). Quiescing finishes them,
  * completions and all, so the save that follows succeeds. */
@@ -591,14 +606,7 @@ static void test_polled_quiesce_then_save(void **state)
 
 	(void)state;
 	nfx_init(&f, &o);
-	nfx_enable(&f);
-	create_ioq(&f, 1, 16);
-	f.fake->hold = true;
-	for (unsigned i = 0; i < 6; i++) {
-		struct nvme_sqe s = rw_sqe(&f, NVME_CMD_READ, i, 8, G_DATA + i * 4096ull, 0);
-
-		sq_put(&f, 1, &s);
-	}
+	polled_held_reads(&f, 6, G_DATA);
 	sq_ring(&f, 1);
 	assert_int_equal(f.c.blk_inflight, 6);
 	assert_int_equal(nvme_ctrl_save(&f.c, buf, sizeof(buf)), -EBUSY);
@@ -621,14 +629,7 @@ static void test_polled_reset_with_inflight(void **state)
 
 	(void)state;
 	nfx_init(&f, &o);
-	nfx_enable(&f);
-	create_ioq(&f, 1, 16);
-	f.fake->hold = true;
-	for (unsigned i = 0; i < 8; i++) {
-		struct nvme_sqe s = rw_sqe(&f, NVME_CMD_READ, i, 8, G_DATA2 + i * 4096ull, 0);
-
-		sq_put(&f, 1, &s);
-	}
+	polled_held_reads(&f, 8, G_DATA2);
 	memset(gp(&f, G_DATA2, 8 * 4096), 0x5a, 8 * 4096);
 	sq_ring(&f, 1);
 	assert_int_equal(f.c.blk_inflight, 8);
@@ -659,13 +660,7 @@ static void test_polled_delete_sq_with_inflight(void **state)
 
 	(void)state;
 	nfx_init(&f, &o);
-	nfx_enable(&f);
-	create_ioq(&f, 1, 16);
-	f.fake->hold = true;
-	for (unsigned i = 0; i < 4; i++) {
-		s = rw_sqe(&f, NVME_CMD_READ, i, 8, G_DATA + i * 4096ull, 0);
-		sq_put(&f, 1, &s);
-	}
+	polled_held_reads(&f, 4, G_DATA);
 	sq_ring(&f, 1);
 	assert_int_equal(f.c.sq[1].inflight, 4);
 	/* Delete I/O SQ 1: its commands finish first and land on CQ 1. */
